@@ -1,0 +1,59 @@
+"""Pure types and constants shared by every layer (stdlib and pydantic only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Chunk metadata keys: written by ingestion, read by retrieval and personalisation.
+DOC_ID = "doc_id"
+SOURCE = "source"
+TITLE = "title"
+LANGUAGE = "language"
+KEYWORDS = "keywords"
+CATEGORY = "category"
+ACL = "acl"
+CHUNK_INDEX = "chunk_index"
+START_CHAR = "start_char"
+END_CHAR = "end_char"
+
+METADATA_KEYS = (DOC_ID, SOURCE, TITLE, LANGUAGE, KEYWORDS, CATEGORY, ACL, CHUNK_INDEX)
+
+PUBLIC = "public"
+
+
+def acl_for(*, user: str | None = None, group: str | None = None) -> str:
+    """The access-control label of a document: public, one user's, or one group's."""
+    if user and group:
+        raise ValueError("a document belongs to a user or a group, not both")
+    if user:
+        return f"user:{user}"
+    if group:
+        return f"group:{group}"
+    return PUBLIC
+
+
+def readable_acls(user: str | None, groups: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Every ACL label a user may read: public, their own, and their groups'."""
+    acls = [PUBLIC]
+    if user:
+        acls.append(f"user:{user}")
+    acls.extend(f"group:{g}" for g in groups)
+    return acls
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """One chunk returned by retrieval, with where it came from and why it ranked."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    source: str
+    title: str
+    language: str
+    keywords: tuple[str, ...] = ()
+    category: str = ""
+    score: float = 0.0
+    start_char: int = 0
+    end_char: int = 0
+    scores: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The store: chunk vectors (through LlamaIndex) and the keyword catalog beside them."""

@@ -1,0 +1,1 @@
+"""Web entry points: the FastAPI app, the Gradio UI and the widget."""

@@ -1,0 +1,1 @@
+"""Ingestion jobs: read, chunk, understand and embed content into the store."""
