@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from chatbot.container import Container
+from chatbot.domain import DoneEvent, InvalidInputError, NotFoundError, TokenEvent
 from chatbot.settings import Settings, get_settings, masked_dump
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ SAMPLES_DIR = Path("data/samples")
 def _container() -> Container:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("llama_index", "sentence_transformers", "httpx", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return Container(settings)
 
 
@@ -54,10 +57,106 @@ def ingest(
     from ingest.cli import run_ingest
 
     container = _container()
-    report = run_ingest(container, paths, user=user, group=group, prune=prune, console=console)
+    owner = container.repo.ensure_user(username=user).id if user else None
+    report = run_ingest(container, paths, user=owner, group=group, prune=prune, console=console)
     container.close()
     if report.failed and not (report.added or report.updated or report.unchanged):
         raise typer.Exit(1)
+
+
+def _print_done(done: DoneEvent) -> None:
+    typer.echo("")
+    if done.citations:
+        typer.echo("\nSources:")
+        for c in done.citations:
+            typer.echo(f"  [{c.number}] {c.title} — {c.source}")
+            typer.echo(f"      “{c.quote}”")
+    console.print(
+        f"[dim]conversation {done.conversation_id} · message {done.message_id} · "
+        f"{done.trace['latency_ms'].get('total_ms', 0) / 1000:.1f} s[/]"
+    )
+
+
+def _answer(
+    container: Container, user_id: str, question: str, conversation: str | None
+) -> DoneEvent:
+    from chatbot.domain import readable_acls
+
+    done: DoneEvent | None = None
+    for event in container.chat.stream(
+        user_id=user_id, message=question, acls=readable_acls(user_id), conversation_id=conversation
+    ):
+        if isinstance(event, TokenEvent):
+            typer.echo(event.text, nl=False)
+        elif isinstance(event, DoneEvent):
+            done = event
+    assert done is not None
+    _print_done(done)
+    return done
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    user: Annotated[str, typer.Option(help="Ask as this user (created if new).")] = "cli",
+    conversation: Annotated[
+        str | None, typer.Option(help="Continue this conversation (id printed after answers).")
+    ] = None,
+) -> None:
+    """Ask one question; the answer streams, followed by its sources."""
+    container = _container()
+    try:
+        user_id = container.repo.ensure_user(username=user).id
+        _answer(container, user_id, question, conversation)
+    except (InvalidInputError, NotFoundError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        container.close()
+
+
+@app.command()
+def chat(user: Annotated[str, typer.Option(help="Chat as this user.")] = "cli") -> None:
+    """Interactive chat in the terminal (/new starts over, /up or /down rates, /quit leaves)."""
+    container = _container()
+    user_id = container.repo.ensure_user(username=user).id
+    conversation: str | None = None
+    last: DoneEvent | None = None
+    console.print("[bold]Ask a question.[/] Commands: /new, /up, /down [reason], /quit")
+    while True:
+        try:
+            line = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if line in {"/quit", "/exit"}:
+            break
+        if line == "/new":
+            conversation, last = None, None
+            continue
+        if line.startswith(("/up", "/down")):
+            if last is None:
+                console.print("nothing to rate yet")
+                continue
+            rating, _, reason = line[1:].partition(" ")
+            try:
+                container.chat.rate(
+                    user_id=user_id,
+                    message_id=last.message_id,
+                    rating=rating,
+                    reason=reason or None,
+                )
+                console.print("thanks, rating saved")
+            except InvalidInputError as exc:
+                console.print(f"[red]error:[/] {exc}")
+            continue
+        if not line:
+            continue
+        try:
+            last = _answer(container, user_id, line, conversation)
+            conversation = last.conversation_id
+        except InvalidInputError as exc:
+            console.print(f"[red]error:[/] {exc}")
+    container.close()
 
 
 @app.command()

@@ -10,9 +10,14 @@ from typing import TYPE_CHECKING
 from chatbot.settings import Settings
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
+    from chatbot.db.repos import Repository
+    from chatbot.index.retriever import HybridRetriever
     from chatbot.index.storage import ChunkStore
+    from chatbot.pipeline.chain import Pipeline
+    from chatbot.services import ChatService
 
 
 def _offline_environment() -> None:
@@ -44,6 +49,46 @@ class Container:
         from chatbot.index.storage import ChunkStore
 
         return ChunkStore(self.settings.index_dir, self.settings.store)
+
+    @cached_property
+    def chat_model(self) -> BaseChatModel:
+        from chatbot.providers import make_chat_model
+
+        return make_chat_model(self.settings.llm, self.settings.models_dir)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        from chatbot.index.retriever import HybridRetriever
+
+        return HybridRetriever(self.store, self.embed_model, self.settings.retrieval)
+
+    @cached_property
+    def repo(self) -> Repository:
+        from chatbot.db.engine import init_db, make_engine
+        from chatbot.db.repos import Repository
+
+        engine = make_engine(self.settings.database_url)
+        init_db(engine)
+        return Repository(engine)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        from chatbot.pipeline.chain import build_pipeline
+
+        llm = self.settings.llm
+        name = f"{llm.mode}:{llm.model}"
+        return build_pipeline(self.chat_model, self.retriever, self.settings.prompts_dir, name)
+
+    @cached_property
+    def chat(self) -> ChatService:
+        from chatbot.services import ChatService
+
+        return ChatService(
+            pipeline=self.pipeline,
+            conversations=self.repo,
+            settings=self.settings.chat,
+            top_k=self.settings.retrieval.top_k,
+        )
 
     def close(self) -> None:
         if "store" in self.__dict__:

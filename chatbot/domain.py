@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 # Chunk metadata keys: written by ingestion, read by retrieval and personalisation.
 DOC_ID = "doc_id"
@@ -57,3 +58,72 @@ class RetrievedChunk:
     start_char: int = 0
     end_char: int = 0
     scores: dict[str, float] = field(default_factory=dict)
+
+
+class NotFoundError(LookupError):
+    """The object does not exist or is not the caller's (deliberately indistinguishable)."""
+
+
+class InvalidInputError(ValueError):
+    """The request is malformed; the message says what to fix."""
+
+
+Role = Literal["user", "assistant"]
+Rating = Literal["up", "down"]
+FEEDBACK_REASONS = ("wrong", "incomplete", "not_relevant", "bad_citation", "too_long", "other")
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What the user asked, in a form retrieval can use."""
+
+    standalone_question: str
+    language: str
+    intent: Literal["question", "chitchat", "out_of_scope"] = "question"
+    rewritten: bool = False
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    text: str
+    type: Literal["token"] = "token"
+
+
+@dataclass(frozen=True)
+class SourcesEvent:
+    """Retrieved passages, sent before the answer streams so the UI can show progress."""
+
+    chunks: tuple[RetrievedChunk, ...]
+    type: Literal["sources"] = "sources"
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    """The end of an answer: what was cited, ids to rate it, and what happened."""
+
+    conversation_id: str
+    message_id: str
+    answer: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    trace: dict[str, Any]
+    type: Literal["done"] = "done"
+
+
+ChatEvent = TokenEvent | SourcesEvent | DoneEvent

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
@@ -67,3 +73,49 @@ def _features(text: str) -> Iterable[tuple[str, float]]:
 def _approx_tokens(text: str) -> int:
     cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
     return cjk + int(len(text.split()) * 1.3) + 1
+
+
+class ExtractiveFakeChatModel(BaseChatModel):
+    """A deterministic stand-in for the LLM, streamed word by word.
+
+    For the answer prompt it quotes the first sentence of source [1] and cites it; with no
+    sources it declines; for the rewrite prompt it returns the last message unchanged. Tests
+    that need exact replies use LangChain's ``GenericFakeChatModel`` through the same factory.
+    """
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-extractive"
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        prompt = str(messages[-1].content) if messages else ""
+        if "Last message:" in prompt:
+            return prompt.split("Last message:", 1)[1].split("Standalone question:")[0].strip()
+        match = re.search(r"^\[1\][^\n]*\n?(.*?)(?:\n\[2\]|\n\nQuestion:)", prompt, re.S | re.M)
+        if not match or not match.group(1).strip():
+            return "I don't know."
+        first = re.split(r"(?<=[.!?。！？])\s*", match.group(1).strip(), maxsplit=1)[0]
+        return f"{first.strip()} [1]"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = self._reply(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in re.findall(r"\S+\s*|\s+", self._reply(messages)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk

@@ -5,9 +5,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from langchain_core.language_models import BaseChatModel
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
-    from chatbot.settings import EmbeddingSettings
+    from chatbot.settings import EmbeddingSettings, LLMSettings
+
+
+def make_chat_model(settings: LLMSettings, models_dir: Path) -> BaseChatModel:
+    """The chat model the settings ask for (local transformers, OpenAI-compatible, or fake)."""
+    match settings.mode:
+        case "local":
+            from chatbot.models.local_chat import LocalChatModel
+            from chatbot.models.local_weights import ensure_local_model
+
+            folder = ensure_local_model(settings.model, models_dir)
+            return LocalChatModel(
+                model_dir=str(folder),
+                max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                threads=settings.threads,
+            )
+        case "fake":
+            from chatbot.fakes import ExtractiveFakeChatModel
+
+            return ExtractiveFakeChatModel()
+        case "openai":
+            raise NotImplementedError("OpenAI-compatible servers arrive with the scale-out work")
 
 
 def make_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:

@@ -92,6 +92,33 @@ class IngestSettings(BaseModel):
     batch_chunks: int = Field(256, ge=1, description="Chunks embedded and committed per batch.")
 
 
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=50, description="Chunks returned by retrieval.")
+    candidates: int = Field(
+        40, ge=1, le=500, description="Candidates from each of BM25 and vectors."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    vector_weight: float = Field(1.0, ge=0, description="Weight of the vector ranking in fusion.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    mmr_lambda: float = Field(
+        0.8, ge=0, le=1, description="MMR relevance/diversity trade-off (1 = no diversity)."
+    )
+    max_per_document: int = Field(3, ge=1, description="At most this many chunks per document.")
+
+
+class ChatSettings(BaseModel):
+    context_chunks: int = Field(4, ge=1, le=20, description="Retrieved chunks put in the prompt.")
+    history_turns: int = Field(6, ge=0, le=50, description="Earlier messages used for follow-ups.")
+    min_relevance: float = Field(
+        0.15,
+        ge=-1,
+        le=1,
+        description="Below this best vector similarity, and with no keyword match, answer "
+        "'I don't know' without calling the model.",
+    )
+    max_message_chars: int = Field(4000, ge=1, description="Longer user messages are refused.")
+
+
 class DatabaseSettings(BaseModel):
     url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/chatbot.db."
@@ -126,6 +153,10 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedder.")  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings, description="Vector store.")  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion.")  # type: ignore[arg-type]
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Retrieval."
+    )  # type: ignore[arg-type]
+    chat: ChatSettings = Field(default_factory=ChatSettings, description="Answering.")  # type: ignore[arg-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database.")  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings, description="Web server.")  # type: ignore[arg-type]
     secret_key: SecretStr = Field(

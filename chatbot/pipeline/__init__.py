@@ -1,0 +1,1 @@
+"""The LangChain answer pipeline: understand → retrieve → answer → (the service logs the turn)."""

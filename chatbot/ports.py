@@ -1,0 +1,76 @@
+"""Small interfaces the pipeline and services depend on (implemented in index/ and db/)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chatbot.domain import RetrievedChunk
+
+
+@dataclass(frozen=True)
+class RetrievalQuery:
+    text: str
+    acls: tuple[str, ...]
+    top_k: int = 5
+    language: str = "en"
+    # personalisation hooks: per-chunk/document multipliers and interest terms
+    boosts: dict[str, float] = field(default_factory=dict)
+    interests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    chunks: tuple[RetrievedChunk, ...]
+    best_vector_similarity: float
+    keyword_matches: int
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+class Retriever(Protocol):
+    def retrieve(self, query: RetrievalQuery) -> RetrievalResult: ...
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class MessageLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+
+
+class ConversationStore(Protocol):
+    """Conversations, messages with their traces, and feedback (implemented by db.repos)."""
+
+    def get_conversation(self, *, user_id: str, conversation_id: str) -> HasId: ...
+    def create_conversation(self, *, user_id: str, title: str = ...) -> HasId: ...
+    def list_messages(
+        self, *, user_id: str, conversation_id: str, limit: int | None = None
+    ) -> Sequence[MessageLike]: ...
+    def add_message(
+        self,
+        *,
+        user_id: str,
+        conversation_id: str,
+        role: str,
+        content: str,
+        citations: list[dict[str, Any]] | None = None,
+        refused: bool = False,
+        trace: dict[str, Any] | None = None,
+    ) -> HasId: ...
+    def rate_message(
+        self,
+        *,
+        user_id: str,
+        message_id: str,
+        rating: str,
+        reason: str | None = None,
+        comment: str | None = None,
+    ) -> Any: ...

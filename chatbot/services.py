@@ -1,0 +1,204 @@
+"""The service layer shared by the CLI, the web UI, the HTTP API and the widget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from chatbot.domain import (
+    ChatEvent,
+    DoneEvent,
+    HistoryTurn,
+    InvalidInputError,
+    RetrievedChunk,
+    SourcesEvent,
+    TokenEvent,
+    Understanding,
+)
+from chatbot.pipeline.answer import DEFAULT_STYLE, format_sources, language_name
+from chatbot.pipeline.chain import Pipeline
+from chatbot.pipeline.citations import extract_citations, is_refusal
+from chatbot.ports import ConversationStore, RetrievalResult
+from chatbot.settings import ChatSettings
+
+
+class ChatService:
+    """Answers a user's message in a conversation and records the turn for feedback."""
+
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        conversations: ConversationStore,
+        settings: ChatSettings,
+        top_k: int,
+    ) -> None:
+        self.pipeline = pipeline
+        self.conversations = conversations
+        self.settings = settings
+        self.top_k = top_k
+
+    def stream(
+        self,
+        *,
+        user_id: str,
+        message: str,
+        acls: Sequence[str],
+        conversation_id: str | None = None,
+        style: str = DEFAULT_STYLE,
+    ) -> Iterator[ChatEvent]:
+        """Stream an answer: sources first, then tokens, then a ``DoneEvent`` with ids."""
+        message = self._validate(message)
+        started = time.perf_counter()
+        latencies: dict[str, float] = {}
+        if conversation_id:
+            conversation = self.conversations.get_conversation(
+                user_id=user_id, conversation_id=conversation_id
+            )
+        else:
+            conversation = self.conversations.create_conversation(user_id=user_id)
+        history = [
+            HistoryTurn(m.role, m.content)  # type: ignore[arg-type]
+            for m in self.conversations.list_messages(
+                user_id=user_id, conversation_id=conversation.id, limit=self.settings.history_turns
+            )
+        ]
+        self.conversations.add_message(
+            user_id=user_id, conversation_id=conversation.id, role="user", content=message
+        )
+
+        t = time.perf_counter()
+        understanding = self.pipeline.understand.invoke({"message": message, "history": history})
+        latencies["understand_ms"] = _ms(t)
+
+        refusals: dict[str, str] = self.pipeline.answer_prompt.extras.get("refusals", {})
+        context: tuple[RetrievedChunk, ...] = ()
+        retrieval: RetrievalResult | None = None
+        gate = ""
+        if understanding.intent == "chitchat":
+            greetings: dict[str, str] = self.pipeline.answer_prompt.extras.get("chitchat", {})
+            answer = greetings.get(understanding.language, greetings.get("en", "Hello!"))
+            gate = "chitchat"
+            yield TokenEvent(answer)
+        else:
+            t = time.perf_counter()
+            retrieval = self.pipeline.retrieve.invoke(
+                {"understanding": understanding, "acls": list(acls), "top_k": self.top_k}
+            )
+            latencies["retrieve_ms"] = _ms(t)
+            context = retrieval.chunks[: self.settings.context_chunks]
+            yield SourcesEvent(context)
+            if not context or (
+                retrieval.best_vector_similarity < self.settings.min_relevance
+                and retrieval.keyword_matches == 0
+            ):
+                answer, gate = _localised(refusals, understanding.language), "low_relevance"
+                yield TokenEvent(answer)
+            else:
+                answer = yield from self._generate(understanding, context, style, latencies)
+
+        citations = extract_citations(answer, context)
+        refused = gate == "low_relevance" or is_refusal(answer)
+        if refused and len(answer) < 80:
+            answer = _localised(refusals, understanding.language)
+        latencies["total_ms"] = _ms(started)
+        trace = self._trace(understanding, retrieval, context, gate, latencies, refused)
+        saved = self.conversations.add_message(
+            user_id=user_id,
+            conversation_id=conversation.id,
+            role="assistant",
+            content=answer,
+            citations=[asdict(c) for c in citations],
+            refused=refused,
+            trace=trace,
+        )
+        yield DoneEvent(conversation.id, saved.id, answer, citations, refused, trace)
+
+    def ask(self, **kwargs: Any) -> DoneEvent:
+        """Run :meth:`stream` to the end and return the final event."""
+        done = None
+        for event in self.stream(**kwargs):
+            if isinstance(event, DoneEvent):
+                done = event
+        assert done is not None
+        return done
+
+    def rate(
+        self,
+        *,
+        user_id: str,
+        message_id: str,
+        rating: str,
+        reason: str | None = None,
+        comment: str | None = None,
+    ) -> Any:
+        """Record (or update) the user's rating of one of their answers."""
+        return self.conversations.rate_message(
+            user_id=user_id, message_id=message_id, rating=rating, reason=reason, comment=comment
+        )
+
+    def _generate(
+        self,
+        understanding: Understanding,
+        context: Sequence[RetrievedChunk],
+        style: str,
+        latencies: dict[str, float],
+    ) -> Generator[TokenEvent, None, str]:
+        t = time.perf_counter()
+        parts: list[str] = []
+        variables = {
+            "language_name": language_name(understanding.language),
+            "style": style,
+            "sources": format_sources(context),
+            "question": understanding.standalone_question,
+        }
+        for piece in self.pipeline.answer.stream(variables):
+            if not piece:
+                continue
+            if not parts:
+                latencies["first_token_ms"] = _ms(t)
+            parts.append(piece)
+            yield TokenEvent(piece)
+        latencies["answer_ms"] = _ms(t)
+        return "".join(parts).strip()
+
+    def _validate(self, message: str) -> str:
+        text = (message or "").replace("\x00", "").strip()
+        if not text:
+            raise InvalidInputError("the message is empty")
+        if len(text) > self.settings.max_message_chars:
+            raise InvalidInputError(
+                f"the message is too long ({len(text)} characters; the limit is "
+                f"{self.settings.max_message_chars})"
+            )
+        return text
+
+    def _trace(
+        self,
+        understanding: Understanding,
+        retrieval: RetrievalResult | None,
+        context: Sequence[RetrievedChunk],
+        gate: str,
+        latencies: dict[str, float],
+        refused: bool,
+    ) -> dict[str, Any]:
+        return {
+            "understanding": asdict(understanding),
+            "retrieval": retrieval.trace if retrieval else None,
+            "context_chunk_ids": [c.chunk_id for c in context],
+            "prompts": [self.pipeline.understand_prompt.ref, self.pipeline.answer_prompt.ref],
+            "model": self.pipeline.model_name,
+            "gate": gate or None,
+            "refused": refused,
+            "latency_ms": latencies,
+        }
+
+
+def _localised(texts: dict[str, str], language: str) -> str:
+    return texts.get(language) or texts.get("en") or "I don't know."
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)

@@ -1,0 +1,117 @@
+"""ChatService end to end on the fakes: events, persistence, traces, refusal, feedback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatbot.domain import (
+    DoneEvent,
+    InvalidInputError,
+    NotFoundError,
+    SourcesEvent,
+    TokenEvent,
+    readable_acls,
+)
+from ingest.jobs import IngestJob
+
+
+@pytest.fixture
+def chat(container):  # type: ignore[no-untyped-def]
+    docs = Path(container.settings.data_dir) / "docs"
+    docs.mkdir(parents=True)
+    (docs / "chain.md").write_text(
+        "# Chain care\n\nClean the bike chain every 300 km with a degreaser. "
+        "Apply one drop of lubricant to each roller."
+    )
+    (docs / "tomato.md").write_text("# Tomatoes\n\nTomato seedlings are transplanted at 15 cm.")
+    IngestJob(
+        store=container.store, embedder=container.embed_model, settings=container.settings.ingest
+    ).run([docs])
+    return container
+
+
+def _run(container, user_id: str, message: str, conversation_id: str | None = None) -> list[object]:  # type: ignore[no-untyped-def]
+    return list(
+        container.chat.stream(
+            user_id=user_id,
+            message=message,
+            acls=readable_acls(user_id),
+            conversation_id=conversation_id,
+        )
+    )
+
+
+def test_stream_sends_sources_tokens_then_done_and_persists_the_turn(chat) -> None:  # type: ignore[no-untyped-def]
+    user = chat.repo.ensure_user(username="ann")
+    events = _run(chat, user.id, "How often should I clean the bike chain?")
+    assert isinstance(events[0], SourcesEvent) and isinstance(events[-1], DoneEvent)
+    tokens = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    done: DoneEvent = events[-1]  # type: ignore[assignment]
+    assert "300 km" in tokens and done.answer.endswith("[1]")
+    assert done.citations[0].title == "Chain care" and "300 km" in done.citations[0].quote
+    messages = chat.repo.list_messages(user_id=user.id, conversation_id=done.conversation_id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    trace = chat.repo.get_trace(user_id=user.id, message_id=done.message_id)
+    assert (
+        trace["prompts"] == ["understand@v1", "answer@v1"]
+        and trace["model"] == "fake:qwen2.5-coder-1.5b-instruct"
+    )
+    assert trace["context_chunk_ids"] and trace["latency_ms"]["retrieve_ms"] >= 0
+
+
+def test_follow_up_continues_the_conversation(chat) -> None:  # type: ignore[no-untyped-def]
+    user = chat.repo.ensure_user(username="ann")
+    first: DoneEvent = _run(chat, user.id, "How often should I clean the bike chain?")[-1]  # type: ignore[assignment]
+    second: DoneEvent = _run(
+        chat, user.id, "and what about lubricating it?", first.conversation_id
+    )[-1]  # type: ignore[assignment]
+    assert second.conversation_id == first.conversation_id
+    assert (
+        second.trace["understanding"]["rewritten"] is False
+    )  # the fake rewrite echoes the message
+    assert len(chat.repo.list_messages(user_id=user.id, conversation_id=first.conversation_id)) == 4
+
+
+def test_unrelated_question_is_refused_without_the_model(chat) -> None:  # type: ignore[no-untyped-def]
+    user = chat.repo.ensure_user(username="ann")
+    done: DoneEvent = _run(chat, user.id, "zzzz qqqq xxxx")[-1]  # type: ignore[assignment]
+    assert done.refused and done.citations == ()
+    assert done.trace["gate"] == "low_relevance"
+    zh: DoneEvent = _run(chat, user.id, "量子引力的最新进展是什么呢朋友")[-1]  # type: ignore[assignment]
+    assert zh.refused and "不知道" in zh.answer
+
+
+def test_bad_input_and_foreign_objects(chat) -> None:  # type: ignore[no-untyped-def]
+    ann = chat.repo.ensure_user(username="ann")
+    bob = chat.repo.ensure_user(username="bob")
+    with pytest.raises(InvalidInputError, match="empty"):
+        _run(chat, ann.id, "   ")
+    with pytest.raises(InvalidInputError, match="too long"):
+        _run(chat, ann.id, "x" * 5000)
+    done: DoneEvent = _run(chat, ann.id, "How often should I clean the bike chain?")[-1]  # type: ignore[assignment]
+    with pytest.raises(NotFoundError):
+        _run(chat, bob.id, "continue", done.conversation_id)
+    with pytest.raises(NotFoundError) as foreign:
+        chat.chat.rate(user_id=bob.id, message_id=done.message_id, rating="up")
+    with pytest.raises(NotFoundError) as missing:
+        chat.chat.rate(user_id=bob.id, message_id="does-not-exist", rating="up")
+    assert str(foreign.value) == str(missing.value)
+
+
+def test_one_rating_per_user_and_message(chat) -> None:  # type: ignore[no-untyped-def]
+    ann = chat.repo.ensure_user(username="ann")
+    done: DoneEvent = _run(chat, ann.id, "How often should I clean the bike chain?")[-1]  # type: ignore[assignment]
+    chat.chat.rate(user_id=ann.id, message_id=done.message_id, rating="up")
+    chat.chat.rate(
+        user_id=ann.id,
+        message_id=done.message_id,
+        rating="down",
+        reason="incomplete",
+        comment="more",
+    )
+    rows = chat.repo.list_feedback(user_id=ann.id)
+    assert len(rows) == 1 and rows[0].rating == "down" and rows[0].reason == "incomplete"
+    with pytest.raises(InvalidInputError):
+        chat.chat.rate(user_id=ann.id, message_id=done.message_id, rating="sideways")
