@@ -9,7 +9,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint eval eval-quick bench clean
+.PHONY: install run test test-scaleout lint browser eval eval-quick bench bench-store clean
 
 install: $(STAMP)
 
@@ -29,14 +29,43 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install lint
+test: install lint browser eval-quick
 	$(VENV)/bin/pytest
+	$(MAKE) test-scaleout
 
+# The same code against real servers: PostgreSQL (Debian's package), Milvus 2.3.5 standalone
+# (.venv-milvus) and a llama.cpp server (.venv-llamacpp), all in a loopback-only network
+# namespace; .ci/services.sh installs what is missing and always stops what it started.
+test-scaleout: install
+	bash .ci/services.sh run -- bash .ci/scaleout-tests.sh
+
+# Debian's Chromium for the Playwright tests in tests/web (Playwright's own browser download is
+# not possible here), plus CJK and emoji fonts so screenshots show Chinese text and 👍/👎.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	fc-list :lang=zh | grep -q . || (apt-get update -qq && apt-get install -y -qq fonts-wqy-zenhei fonts-noto-color-emoji)
+
+# Dev-set evaluation (docs/evaluation.md). EVAL_MODE=answer EVAL_LIMIT=30 for answers.
+EVAL_DATA  ?= ../shared/eval
+EVAL_SETS  ?= covidqa cmrc2018_trial stici_trainval
+EVAL_MODE  ?= retrieval
+EVAL_LIMIT ?= 0
 eval: install
-	$(VENV)/bin/chatbot eval ../shared/eval/covidqa --mode retrieval
+	for set in $(EVAL_SETS); do \
+	  $(VENV)/bin/chatbot eval $(EVAL_DATA)/$$set --mode $(EVAL_MODE) --limit $(EVAL_LIMIT) || exit 1; \
+	done
+
+# Regression gate on data/samples with the real embedding model (part of make test).
+eval-quick: install
+	$(VENV)/bin/chatbot eval data/samples --mode retrieval --baseline none --exclude-ambiguous \
+	  --floors tests/evaluation/floors.json --out reports/eval-quick
 
 bench: install
 	$(PY) bench/ingest.py
 
+# Store benchmark: embedded (LanceDB + SQLite) and Milvus + PostgreSQL at 20k and 200k chunks.
+bench-store: install
+	bash .ci/services.sh run -- $(PY) bench/store.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-milvus .venv-llamacpp .mypy_cache .pytest_cache .ruff_cache

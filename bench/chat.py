@@ -138,19 +138,42 @@ def run_ours(llm: LocalChatModel, messages: list[BaseMessage]) -> Sample:
     return _sample(started, first, ended, tokens, "".join(pieces))
 
 
+def pipeline_variables() -> dict[str, str]:
+    """The same passages and question as the answer stage's prompt variables."""
+    return {
+        "language_name": "English",
+        "style": "Keep the answer short: one to three sentences.",
+        "sources": "\n\n".join(f"[{i}] Library report\n{p}" for i, p in enumerate(CONTEXT, 1)),
+        "question": QUESTION,
+    }
+
+
+def run_pipeline(stage: Any, loaded: LoadedModel) -> Sample:
+    """Through the pipeline's answer stage (prompt template | LocalChatModel | parser)."""
+    started, first, pieces = time.perf_counter(), None, []
+    for piece in stage.stream(pipeline_variables()):
+        if piece and first is None:
+            first = time.perf_counter()
+        pieces.append(piece)
+    ended = time.perf_counter()
+    text = "".join(pieces)
+    tokens = len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"]) + 1
+    return _sample(started, first, ended, tokens, text)
+
+
 def p50(values: list[float]) -> float:
     """Median."""
     return statistics.median(values)
 
 
-def print_table(raw: list[Sample], ours: list[Sample]) -> None:
+def print_table(title: str, raw: list[Sample], ours: list[Sample]) -> None:
     """Print p50 TTFT and decode speed for both paths and their ratio."""
     rows = [
         ("TTFT s (p50)", p50([s.ttft_s for s in raw]), p50([s.ttft_s for s in ours])),
         ("decode tok/s (p50)", p50([s.decode_tps for s in raw]), p50([s.decode_tps for s in ours])),
         ("new tokens (p50)", p50([s.new_tokens for s in raw]), p50([s.new_tokens for s in ours])),
     ]
-    print(f"{'metric':<20} {'raw generate':>13} {'LocalChatModel':>15} {'ours/raw':>9}")
+    print(f"{'metric':<20} {'raw generate':>13} {title:>15} {'ours/raw':>9}")
     for name, raw_value, our_value in rows:
         ratio = our_value / raw_value if raw_value else float("nan")
         print(f"{name:<20} {raw_value:>13.2f} {our_value:>15.2f} {ratio:>9.3f}")
@@ -186,17 +209,29 @@ def main(argv: list[str] | None = None) -> int:
         f"prompt tokens: {prompt_tokens}  torch threads: {torch.get_num_threads()}  "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}  runs: {args.runs}"
     )
+    from chatbot.pipeline.answer import build_answer
+    from chatbot.prompt_loader import load_prompt
+
+    prompt = load_prompt("answer", Path(__file__).resolve().parents[1] / "prompts")
+    stage = build_answer(llm, prompt)
+    stage_messages = prompt.template.invoke(pipeline_variables()).to_messages()
     run_raw(loaded, [*messages[:1], HumanMessage("Hi")], 4)  # warm-up (oneDNN kernels)
-    raw, ours = [], []
+    raw, ours, raw_stage, piped = [], [], [], []
     for i in range(args.runs):
         raw.append(run_raw(loaded, messages, args.max_new_tokens))
         ours.append(run_ours(llm, messages))
+        raw_stage.append(run_raw(loaded, stage_messages, args.max_new_tokens))
+        piped.append(run_pipeline(stage, loaded))
         print(
             f"run {i + 1}: raw ttft {raw[-1].ttft_s:.2f} s {raw[-1].decode_tps:.2f} tok/s | "
-            f"ours ttft {ours[-1].ttft_s:.2f} s {ours[-1].decode_tps:.2f} tok/s"
+            f"ours ttft {ours[-1].ttft_s:.2f} s {ours[-1].decode_tps:.2f} tok/s | "
+            f"pipeline ttft {piped[-1].ttft_s:.2f} s {piped[-1].decode_tps:.2f} tok/s"
         )
     print()
-    print_table(raw, ours)
+    print_table("LocalChatModel", raw, ours)
+    print()
+    print("answer stage of the pipeline (prompts/answer.yaml), raw generate on the same messages:")
+    print_table("pipeline", raw_stage, piped)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak_mib:.0f} MiB")
     print(f"same text both ways: {all(r.text == o.text for r, o in zip(raw, ours, strict=True))}")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from chatbot.container import Container
 from chatbot.domain import DoneEvent, InvalidInputError, NotFoundError, TokenEvent
+from chatbot.models.server_errors import ModelServerError
+from chatbot.ops_cli import db_app, migrate_command
 from chatbot.settings import Settings, get_settings, masked_dump
+from chatbot.web.sites_cli import add_account_commands, sites_app
 
 app = typer.Typer(
     help="Personalised RAG question-answering chatbot.",
@@ -21,6 +25,12 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+users_app = typer.Typer(help="Users and their data (export, delete).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(sites_app, name="sites")
+app.add_typer(db_app, name="db")
+app.command("migrate")(migrate_command)
+add_account_commands(users_app)
 console = Console(stderr=True)
 
 SAMPLES_DIR = Path("data/samples")
@@ -71,6 +81,10 @@ def _print_done(done: DoneEvent) -> None:
         for c in done.citations:
             typer.echo(f"  [{c.number}] {c.title} — {c.source}")
             typer.echo(f"      “{c.quote}”")
+    if done.recommendations:
+        typer.echo("\nYou might also like:")
+        for r in done.recommendations:
+            typer.echo(f"  - {r.text} ({r.reason})")
     console.print(
         f"[dim]conversation {done.conversation_id} · message {done.message_id} · "
         f"{done.trace['latency_ms'].get('total_ms', 0) / 1000:.1f} s[/]"
@@ -78,13 +92,21 @@ def _print_done(done: DoneEvent) -> None:
 
 
 def _answer(
-    container: Container, user_id: str, question: str, conversation: str | None
+    container: Container,
+    user_id: str,
+    question: str,
+    conversation: str | None,
+    personalise: bool = True,
 ) -> DoneEvent:
     from chatbot.domain import readable_acls
 
     done: DoneEvent | None = None
     for event in container.chat.stream(
-        user_id=user_id, message=question, acls=readable_acls(user_id), conversation_id=conversation
+        user_id=user_id,
+        message=question,
+        acls=readable_acls(user_id),
+        conversation_id=conversation,
+        personalise=personalise,
     ):
         if isinstance(event, TokenEvent):
             typer.echo(event.text, nl=False)
@@ -102,15 +124,26 @@ def ask(
     conversation: Annotated[
         str | None, typer.Option(help="Continue this conversation (id printed after answers).")
     ] = None,
+    personalise: Annotated[
+        bool, typer.Option(help="Use the user's profile (--no-personalise to compare).")
+    ] = True,
+    explain: Annotated[bool, typer.Option(help="Say what personalisation changed.")] = False,
 ) -> None:
     """Ask one question; the answer streams, followed by its sources."""
     container = _container()
     try:
         user_id = container.repo.ensure_user(username=user).id
-        _answer(container, user_id, question, conversation)
+        done = _answer(container, user_id, question, conversation, personalise)
+        if explain:
+            typer.echo("\nWhy this answer:")
+            for line in done.explanation:
+                typer.echo(f"  - {line}")
     except (InvalidInputError, NotFoundError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    except ModelServerError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(3) from exc
     finally:
         container.close()
 
@@ -159,12 +192,68 @@ def chat(user: Annotated[str, typer.Option(help="Chat as this user.")] = "cli") 
     container.close()
 
 
+def _user_id(container: Container, username: str) -> str:
+    user = container.repo.get_user_by_name(username=username)
+    if user is None:
+        console.print(f"[red]error:[/] no user named {username!r}")
+        raise typer.Exit(2)
+    return user.id
+
+
+@users_app.command("export")
+def users_export(
+    username: Annotated[str, typer.Argument(help="The user's name.")],
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """All of a user's data as JSON: profile with provenance, conversations, feedback."""
+    container = _container()
+    data = container.privacy.export(_user_id(container, username))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+    else:
+        typer.echo(text)
+
+
+@users_app.command("delete")
+def users_delete(
+    username: Annotated[str, typer.Argument(help="The user's name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a user everywhere: database, private document vectors, uploads."""
+    container = _container()
+    user_id = _user_id(container, username)
+    if not yes:
+        typer.confirm(f"Delete {username!r} and all their data?", abort=True)
+    removed = container.privacy.delete(user_id)
+    console.print(f"deleted {username!r}: {removed}")
+
+
 @app.command()
 def status() -> None:
     """Show what the store holds."""
     container = _container()
     stats = container.store.stats()
     typer.echo(json.dumps(stats, indent=2))
+
+
+def _web_ingester(container: Container) -> Any:
+    """Uploads and the admin's re-ingest run the same IngestJob as ``chatbot ingest``.
+
+    ``chatbot.web`` may not import ``ingest`` (a layer contract), so the job is handed in here.
+    """
+    from ingest.jobs import IngestJob
+
+    def run(paths: Sequence[Path], *, user: str | None) -> Any:
+        job = IngestJob(
+            store=container.store,
+            embedder=container.embed_model,  # type: ignore[arg-type]
+            settings=container.settings.ingest,
+        )
+        return job.run(list(paths), user=user)
+
+    return run
 
 
 @app.command()
@@ -188,11 +277,51 @@ def serve(
         run_ingest(container, [SAMPLES_DIR], user=None, group=None, prune=False, console=console)
     settings: Settings = container.settings
     uvicorn.run(
-        create_app(container),
+        create_app(container, ingester=_web_ingester(container)),
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level="info",
     )
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder (docs/ + qa.jsonl).")],
+    mode: Annotated[str, typer.Option(help="retrieval or answer.")] = "retrieval",
+    limit: Annotated[int, typer.Option(help="Use N questions, evenly spaced (0 = all).")] = 0,
+    baseline: Annotated[
+        list[str] | None,
+        typer.Option(help="llamaindex-default, bm25 or none; repeatable (default: both)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder.")] = None,
+    docs: Annotated[Path | None, typer.Option(help="Documents folder override.")] = None,
+    questions: Annotated[Path | None, typer.Option(help="Questions file override.")] = None,
+    exclude_ambiguous: Annotated[bool, typer.Option(help="Skip meta.ambiguous items.")] = False,
+    floors: Annotated[Path | None, typer.Option(help="Exit 1 below these floors.")] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse indexes of unchanged docs.")] = True,
+) -> None:
+    """Evaluate retrieval or answers on a labelled dataset against baselines; writes a report."""
+    from chatbot.evaluation.baselines import BASELINES
+    from chatbot.evaluation.command import evaluate
+    from chatbot.evaluation.runner import EvalOptions
+
+    if mode not in ("retrieval", "answer"):
+        raise typer.BadParameter("--mode must be retrieval or answer")
+    chosen = tuple(b for b in (baseline or BASELINES) if b != "none")
+    container = _container()  # logging set-up, settings
+    options = EvalOptions(
+        dataset_dir=dataset,
+        mode=mode,  # type: ignore[arg-type]
+        limit=limit,
+        baselines=chosen,
+        out_dir=out,
+        docs=docs,
+        questions=questions,
+        exclude_ambiguous=exclude_ambiguous,
+        floors=floors,
+        use_cache=cache,
+    )
+    raise typer.Exit(evaluate(options, container.settings, console))
 
 
 def main() -> None:

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from chatbot.db.repos import Repository
     from chatbot.index.retriever import HybridRetriever
     from chatbot.index.storage import ChunkStore
+    from chatbot.personalisation.service import ProfileService
     from chatbot.pipeline.chain import Pipeline
+    from chatbot.privacy import PrivacyService
     from chatbot.services import ChatService
 
 
@@ -48,7 +50,9 @@ class Container:
     def store(self) -> ChunkStore:
         from chatbot.index.storage import ChunkStore
 
-        return ChunkStore(self.settings.index_dir, self.settings.store)
+        # a new Milvus collection gets the embedding model's vector size
+        store = self.settings.store.model_copy(update={"dim": self.settings.embedding.dim})
+        return ChunkStore(self.settings.index_dir, store)
 
     @cached_property
     def chat_model(self) -> BaseChatModel:
@@ -80,6 +84,21 @@ class Container:
         return build_pipeline(self.chat_model, self.retriever, self.settings.prompts_dir, name)
 
     @cached_property
+    def profiles(self) -> ProfileService:
+        from chatbot.db.profiles import ProfileRepository
+        from chatbot.personalisation.service import ProfileService
+
+        settings = self.settings.personalisation
+        repo = self.repo
+        store = ProfileRepository(repo.engine, half_life_days=settings.half_life_days)
+
+        def enabled(user_id: str) -> bool:
+            user = repo.get_user(user_id=user_id)
+            return bool(user and user.personalisation_enabled)
+
+        return ProfileService(store, self.store, settings, user_enabled=enabled)
+
+    @cached_property
     def chat(self) -> ChatService:
         from chatbot.services import ChatService
 
@@ -88,6 +107,15 @@ class Container:
             conversations=self.repo,
             settings=self.settings.chat,
             top_k=self.settings.retrieval.top_k,
+            profiles=self.profiles,
+        )
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        from chatbot.privacy import PrivacyService
+
+        return PrivacyService(
+            self.repo, self.profiles.store, self.store, self.settings.data_dir / "uploads"
         )
 
     def close(self) -> None:

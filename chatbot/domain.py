@@ -100,6 +100,28 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class InterestUpdate:
+    """Evidence that a user is (or is not) interested in a term."""
+
+    term: str
+    label: str
+    delta: float
+    evidence: dict[str, Any]
+    explicit: bool = False
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A suggested document or follow-up question, with why it was suggested."""
+
+    kind: Literal["document", "question"]
+    text: str
+    doc_id: str = ""
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class TokenEvent:
     text: str
     type: Literal["token"] = "token"
@@ -123,6 +145,8 @@ class DoneEvent:
     citations: tuple[Citation, ...]
     refused: bool
     trace: dict[str, Any]
+    recommendations: tuple[Recommendation, ...] = ()
+    explanation: tuple[str, ...] = ()
     type: Literal["done"] = "done"
 
 

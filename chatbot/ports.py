@@ -10,14 +10,24 @@ from chatbot.domain import RetrievedChunk
 
 
 @dataclass(frozen=True)
+class PersonalSignals:
+    """What a user's profile contributes to ranking (built by the personalisation service)."""
+
+    interests: dict[str, float] = field(default_factory=dict)  # normalised term -> 0..1
+    labels: dict[str, str] = field(default_factory=dict)  # term -> readable label
+    doc_factors: dict[str, float] = field(default_factory=dict)  # doc id -> bounded multiplier
+    doc_reasons: dict[str, str] = field(default_factory=dict)  # doc id -> why
+    alpha: float = 1.0  # largest interest boost: x(1 + alpha)
+    gate: float = 0.5  # candidates less relevant than gate x best are not re-ranked by interest
+
+
+@dataclass(frozen=True)
 class RetrievalQuery:
     text: str
     acls: tuple[str, ...]
     top_k: int = 5
     language: str = "en"
-    # personalisation hooks: per-chunk/document multipliers and interest terms
-    boosts: dict[str, float] = field(default_factory=dict)
-    interests: tuple[str, ...] = ()
+    personal: PersonalSignals | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class ConversationStore(Protocol):
         refused: bool = False,
         trace: dict[str, Any] | None = None,
     ) -> HasId: ...
+    def get_message(self, *, user_id: str, message_id: str) -> Any: ...
     def rate_message(
         self,
         *,

@@ -32,7 +32,9 @@ def make_chat_model(settings: LLMSettings, models_dir: Path) -> BaseChatModel:
 
             return ExtractiveFakeChatModel()
         case "openai":
-            raise NotImplementedError("OpenAI-compatible servers arrive with the scale-out work")
+            from chatbot.models.openai_compat import make_openai_chat
+
+            return make_openai_chat(settings)
 
 
 def make_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
@@ -53,4 +55,6 @@ def make_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
 
             return HashEmbedding(dim=settings.dim, model_name="hash", embed_batch_size=256)
         case "openai":
-            raise NotImplementedError("OpenAI-compatible embeddings arrive with the scale-out work")
+            from chatbot.models.openai_compat import make_openai_embedding
+
+            return make_openai_embedding(settings)

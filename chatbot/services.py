@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from chatbot.domain import (
@@ -12,15 +12,17 @@ from chatbot.domain import (
     DoneEvent,
     HistoryTurn,
     InvalidInputError,
+    Recommendation,
     RetrievedChunk,
     SourcesEvent,
     TokenEvent,
     Understanding,
 )
-from chatbot.pipeline.answer import DEFAULT_STYLE, format_sources, language_name
+from chatbot.personalisation.service import DEFAULT_STYLE, ProfileService
+from chatbot.pipeline.answer import format_sources, language_name
 from chatbot.pipeline.chain import Pipeline
 from chatbot.pipeline.citations import extract_citations, is_refusal
-from chatbot.ports import ConversationStore, RetrievalResult
+from chatbot.ports import ConversationStore, PersonalSignals, RetrievalResult
 from chatbot.settings import ChatSettings
 
 
@@ -34,11 +36,13 @@ class ChatService:
         conversations: ConversationStore,
         settings: ChatSettings,
         top_k: int,
+        profiles: ProfileService | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.conversations = conversations
         self.settings = settings
         self.top_k = top_k
+        self.profiles = profiles
 
     def stream(
         self,
@@ -47,10 +51,23 @@ class ChatService:
         message: str,
         acls: Sequence[str],
         conversation_id: str | None = None,
-        style: str = DEFAULT_STYLE,
+        personalise: bool = True,
     ) -> Iterator[ChatEvent]:
-        """Stream an answer: sources first, then tokens, then a ``DoneEvent`` with ids."""
+        """Stream an answer: sources first, then tokens, then a ``DoneEvent`` with ids.
+
+        ``personalise=False`` answers the same question without the profile, to compare.
+        """
         message = self._validate(message)
+        profiles = (
+            self.profiles
+            if personalise and self.profiles and self.profiles.active(user_id)
+            else None
+        )
+        style, language_override, personal = DEFAULT_STYLE, None, None
+        if profiles is not None:
+            prefs = profiles.preferences(user_id)
+            style, language_override = prefs.style, prefs.language
+            personal = profiles.signals(user_id)
         started = time.perf_counter()
         latencies: dict[str, float] = {}
         if conversation_id:
@@ -71,6 +88,8 @@ class ChatService:
 
         t = time.perf_counter()
         understanding = self.pipeline.understand.invoke({"message": message, "history": history})
+        if language_override:
+            understanding = replace(understanding, language=language_override)
         latencies["understand_ms"] = _ms(t)
 
         refusals: dict[str, str] = self.pipeline.answer_prompt.extras.get("refusals", {})
@@ -85,7 +104,12 @@ class ChatService:
         else:
             t = time.perf_counter()
             retrieval = self.pipeline.retrieve.invoke(
-                {"understanding": understanding, "acls": list(acls), "top_k": self.top_k}
+                {
+                    "understanding": understanding,
+                    "acls": list(acls),
+                    "top_k": self.top_k,
+                    "personal": personal,
+                }
             )
             latencies["retrieve_ms"] = _ms(t)
             context = retrieval.chunks[: self.settings.context_chunks]
@@ -105,6 +129,7 @@ class ChatService:
             answer = _localised(refusals, understanding.language)
         latencies["total_ms"] = _ms(started)
         trace = self._trace(understanding, retrieval, context, gate, latencies, refused)
+        trace["personalisation"] = _personal_trace(personal, style if profiles else None)
         saved = self.conversations.add_message(
             user_id=user_id,
             conversation_id=conversation.id,
@@ -114,7 +139,37 @@ class ChatService:
             refused=refused,
             trace=trace,
         )
-        yield DoneEvent(conversation.id, saved.id, answer, citations, refused, trace)
+        recommendations: tuple[Recommendation, ...] = ()
+        explanation: tuple[str, ...] = ()
+        if self.profiles is not None:
+            self.profiles.learn_from_turn(
+                user_id=user_id,
+                message_id=saved.id,
+                user_message=message,
+                question=understanding.standalone_question,
+                context=context,
+                citations=citations,
+                refused=refused or gate == "chitchat",
+            )
+            explanation = self.profiles.explain(trace, context)
+            seen = [c.doc_id for c in citations] + [c.doc_id for c in context[:1]]
+            recommendations = self.profiles.recommend(
+                user_id=user_id,
+                acls=acls,
+                context=context,
+                seen_doc_ids=seen,
+                language=understanding.language,
+            )
+        yield DoneEvent(
+            conversation.id,
+            saved.id,
+            answer,
+            citations,
+            refused,
+            trace,
+            recommendations,
+            explanation,
+        )
 
     def ask(self, **kwargs: Any) -> DoneEvent:
         """Run :meth:`stream` to the end and return the final event."""
@@ -134,10 +189,20 @@ class ChatService:
         reason: str | None = None,
         comment: str | None = None,
     ) -> Any:
-        """Record (or update) the user's rating of one of their answers."""
-        return self.conversations.rate_message(
+        """Record (or update) the user's rating of one of their answers, and learn from it."""
+        feedback = self.conversations.rate_message(
             user_id=user_id, message_id=message_id, rating=rating, reason=reason, comment=comment
         )
+        if self.profiles is not None and self.profiles.active(user_id):
+            cited = self.conversations.get_message(user_id=user_id, message_id=message_id).citations
+            self.profiles.learn_from_rating(
+                user_id=user_id,
+                feedback_id=feedback.id,
+                rating=rating,
+                reason=reason,
+                doc_ids=[c["doc_id"] for c in cited or []],
+            )
+        return feedback
 
     def _generate(
         self,
@@ -194,6 +259,19 @@ class ChatService:
             "refused": refused,
             "latency_ms": latencies,
         }
+
+
+def _personal_trace(personal: PersonalSignals | None, style: str | None) -> dict[str, Any] | None:
+    if personal is None and style is None:
+        return None
+    top = sorted((personal.interests if personal else {}).items(), key=lambda kv: -kv[1])[:8]
+    return {
+        "interests": {term: round(weight, 3) for term, weight in top},
+        "labels": dict(personal.labels) if personal else {},
+        "doc_factors": dict(personal.doc_factors) if personal else {},
+        "doc_reasons": dict(personal.doc_reasons) if personal else {},
+        "style": style,
+    }
 
 
 def _localised(texts: dict[str, str], language: str) -> str:

@@ -68,12 +68,31 @@ class EmbeddingSettings(BaseModel):
     max_tokens: int = Field(256, ge=16, description="Model input limit in wordpieces.")
     base_url: str | None = Field(None, description="Base URL of the OpenAI-compatible server.")
     api_key: SecretStr | None = Field(None, description="API key for the embeddings server.")
+    timeout_s: float = Field(60.0, gt=0, description="Request timeout for remote servers.")
+    max_retries: int = Field(2, ge=0, description="Retries for remote servers.")
 
 
 class StoreSettings(BaseModel):
-    backend: Literal["lancedb"] = Field(
-        "lancedb", description="Vector store: lancedb (embedded, files under data/index)."
+    backend: Literal["lancedb", "milvus"] = Field(
+        "lancedb",
+        description="Vector store: lancedb (embedded, files under data/index) or milvus (a "
+        "Milvus server at store.uri, shared by every app process).",
     )
+    uri: str | None = Field(
+        None, description="Milvus server URI for backend milvus, e.g. http://127.0.0.1:19530."
+    )
+    token: SecretStr | None = Field(None, description="Milvus token (user:password) if needed.")
+    catalog_url: str | None = Field(
+        None,
+        description="Catalog of documents, chunk texts and keyword terms: empty = SQLite file "
+        "<data_dir>/index/catalog.db; postgresql+psycopg://USER@HOST/DB shares it between app "
+        "processes (required when several processes serve the same store).",
+    )
+    dim: int = Field(
+        384, ge=8, description="Vector size of a new Milvus collection (set from embedding.dim)."
+    )
+    ef: int = Field(64, ge=1, description="Milvus HNSW search breadth (recall vs speed).")
+    timeout_s: float = Field(60.0, gt=0, description="Milvus request and index-wait timeout.")
     table: str = Field("chunks", description="Table/collection name of the chunk vectors.")
     nprobes: int = Field(64, ge=1, description="IVF partitions probed per query (recall vs speed).")
     refine_factor: int = Field(10, ge=1, description="Re-rank factor over the ANN candidates.")
@@ -119,6 +138,33 @@ class ChatSettings(BaseModel):
     max_message_chars: int = Field(4000, ge=1, description="Longer user messages are refused.")
 
 
+class PersonalisationSettings(BaseModel):
+    enabled: bool = Field(True, description="Master switch: profiles change ranking and prompts.")
+    interest_alpha: float = Field(
+        1.0, ge=0, le=3, description="Largest interest boost of a candidate: x(1 + alpha)."
+    )
+    interest_gate: float = Field(
+        0.5,
+        ge=0,
+        le=0.99,
+        description="Interests re-rank only candidates more relevant than this share of the best "
+        "one (fully when as relevant as the best), so they settle ambiguous questions without "
+        "overriding clear answers.",
+    )
+    interest_saturation: float = Field(
+        5.0, gt=0, description="Interest weight at which an interest counts fully."
+    )
+    max_interests: int = Field(30, ge=1, description="Strongest interests used for ranking.")
+    feedback_weight: float = Field(
+        0.25, ge=0, le=1, description="Largest up/down factor from the user's own ratings."
+    )
+    global_prior_weight: float = Field(
+        0.05, ge=0, le=0.5, description="Largest factor from everyone's ratings (bounded prior)."
+    )
+    half_life_days: float = Field(30.0, gt=0, description="Learned weights halve in this time.")
+    recommendations: int = Field(3, ge=0, le=10, description="Suggestions after each answer.")
+
+
 class DatabaseSettings(BaseModel):
     url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/chatbot.db."
@@ -157,8 +203,14 @@ class Settings(BaseSettings):
         default_factory=RetrievalSettings, description="Retrieval."
     )  # type: ignore[arg-type]
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Answering.")  # type: ignore[arg-type]
+    personalisation: PersonalisationSettings = Field(
+        default_factory=PersonalisationSettings, description="Profiles."
+    )  # type: ignore[arg-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database.")  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings, description="Web server.")  # type: ignore[arg-type]
+    web: WebSettings = Field(
+        default_factory=lambda: WebSettings(), description="Accounts, limits, web security."
+    )
     secret_key: SecretStr = Field(
         SecretStr("change-me"), description="Signs session cookies and tokens; set in production."
     )
@@ -208,3 +260,54 @@ def get_settings() -> Settings:
 def masked_dump(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data, with every secret masked."""
     return settings.model_dump(mode="json")
+
+
+class WebSettings(BaseModel):
+    """Accounts, request limits, the generation queue and browser security of ``chatbot serve``."""
+
+    allow_signup: bool = Field(
+        True, description="Let anyone create an account at /login and POST /api/auth/signup."
+    )
+    session_days: float = Field(14.0, gt=0, description="How long a login session lasts.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Mark the session cookie Secure: auto = when the request came over https.",
+    )
+    login_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins per username within login_window_s before 429."
+    )
+    login_failures_per_ip: int = Field(
+        20, ge=1, description="Failed logins per client address within login_window_s before 429."
+    )
+    login_window_s: int = Field(60, ge=1, description="Sliding window of the login throttle.")
+    max_json_kb: int = Field(16, ge=1, description="Largest JSON request body under /api (413).")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest document upload (413).")
+    max_concurrent_chats: int = Field(
+        2, ge=1, description="Answers generated at the same time; later requests wait in line."
+    )
+    max_queued_chats: int = Field(
+        8,
+        ge=0,
+        description="Requests allowed to wait for a generation slot; beyond that the server "
+        "answers 503 with Retry-After instead of letting them hang.",
+    )
+    queue_timeout_s: float = Field(
+        120.0, gt=0, description="Longest wait for a generation slot before giving up (503)."
+    )
+    frame_ancestors: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to put /ui in a frame; empty = nobody (frame-ancestors "
+        "'none').",
+    )
+    widget_rate_per_minute: int = Field(
+        20, ge=1, description="Default per-site chat limit per minute for `chatbot sites add`."
+    )
+    widget_daily_quota: int = Field(
+        1000, ge=1, description="Default per-site chats per UTC day for `chatbot sites add`."
+    )
+    widget_user_token_max_s: int = Field(
+        86_400, ge=60, description="Host-signed user tokens may not be valid for longer than this."
+    )
+
+
+Settings.model_rebuild()  # resolves the ``web`` field, whose class is defined after Settings

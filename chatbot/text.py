@@ -312,3 +312,11 @@ def _latin_terms(text: str) -> list[str]:
         for w in _WORD.findall(text)
         if w not in EN_STOPWORDS and (len(w) > 1 or w.isdigit())
     ]
+
+
+def normalise_term(term: str) -> str:
+    """The matching key of a keyword/topic/interest: lowercased, English words stemmed."""
+    lowered = term.strip().lower()
+    if _CJK.search(lowered):
+        return lowered
+    return " ".join(stem(w) for w in _WORD.findall(lowered))

@@ -44,7 +44,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Unit tests run on the fakes and a private data dir unless a test says otherwise."""
     for key in list(os.environ):
         if key.startswith("CHATBOT_"):
@@ -56,6 +56,12 @@ def _fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from chatbot.settings import get_settings
 
     get_settings.cache_clear()
+    if os.environ.get("TEST_DEPLOYMENT") == "scaleout":  # make test-scaleout: PostgreSQL + Milvus
+        from tests.scaleout.conftest import scaleout_env
+
+        yield from scaleout_env(monkeypatch)
+    else:
+        yield
 
 
 @pytest.fixture

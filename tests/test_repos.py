@@ -50,6 +50,8 @@ def _postgres_db() -> Db:
         pytest.skip("TEST_POSTGRES_URL is not set")
     made = _make_db(POSTGRES_URL, None)
     SQLModel.metadata.drop_all(made.engine)
+    with made.engine.begin() as conn:  # the schema is Alembic's: start from an empty database
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     init_db(made.engine)
     return made
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 import chatbot.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -58,8 +58,10 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create the missing tables (Alembic migrations take over later)."""
-    SQLModel.metadata.create_all(engine)
+    """Create or upgrade the schema: ``alembic upgrade head`` (see ``chatbot.db.schema``)."""
+    from chatbot.db.schema import upgrade
+
+    upgrade(engine)
 
 
 @contextmanager

@@ -110,6 +110,72 @@ class TurnTrace(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Interest(SQLModel, table=True):
+    """One interest of a user's profile, with where it came from (evidence) and how sure we are.
+
+    ``weight`` is stored as of ``updated_at``; readers apply the time decay.
+    """
+
+    __tablename__ = "profile_interests"
+    __table_args__ = (UniqueConstraint("user_id", "term", name="uq_interest_user_term"),)
+
+    id: str = _id_field()
+    user_id: str = _fk("users.id", index=False)
+    term: str = Field(sa_type=String(100))
+    label: str = Field(sa_type=String(100))
+    weight: float = 0.0
+    confidence: float = 0.0
+    explicit: bool = False
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProfileFacts(SQLModel, table=True):
+    """A user's stated or learned preferences: language, level, answer style, persona."""
+
+    __tablename__ = "profile_facts"
+
+    user_id: str = Field(
+        foreign_key="users.id", ondelete="CASCADE", primary_key=True, sa_type=String(ID_LENGTH)
+    )
+    language: str | None = Field(default=None, sa_type=String(16))
+    expertise: str | None = Field(default=None, sa_type=String(16))
+    style: str | None = Field(default=None, sa_type=String(16))
+    persona: str | None = Field(default=None, sa_type=String(100))
+    provenance: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RelevanceSignal(SQLModel, table=True):
+    """A user's accumulated feedback on a document (positive boosts, negative demotes).
+
+    The sum over all users, bounded and decayed, is the global prior; deleting a user removes
+    their contribution to it as well.
+    """
+
+    __tablename__ = "relevance_signals"
+    __table_args__ = (UniqueConstraint("user_id", "doc_id", name="uq_signal_user_doc"),)
+
+    id: str = _id_field()
+    user_id: str = _fk("users.id", index=False)
+    doc_id: str = Field(index=True, sa_type=String(64))
+    value: float = 0.0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CitationOpen(SQLModel, table=True):
+    """A user opened a cited source (a weak positive signal)."""
+
+    __tablename__ = "citation_opens"
+
+    id: str = _id_field()
+    user_id: str = _fk("users.id")
+    message_id: str = _fk("messages.id", index=False)
+    chunk_id: str = Field(sa_type=String(128))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Feedback(SQLModel, table=True):
     """A user's rating of one assistant message; one row per (user, message)."""
 
@@ -127,3 +193,79 @@ class Feedback(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_type=String(COMMENT_MAX_LENGTH))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# ------------------------------------------------------------- web: sessions, login throttle, widget
+
+SITE_KEY_LENGTH = 64
+SUBJECT_MAX_LENGTH = 128
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser session; the cookie holds a random token, the row only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: str = Field(primary_key=True, sa_type=String(64))
+    user_id: str = _fk("users.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login, counted under ``user:<name>`` and ``ip:<address>`` by the throttle."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_created_at", "key", "created_at"),)
+
+    id: str = _id_field()
+    key: str = Field(sa_type=String(160))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WidgetSite(SQLModel, table=True):
+    """A host site allowed to embed the widget: public key, exact origins, limits.
+
+    ``secret`` verifies host-signed user tokens (HMAC-SHA256), so it is stored as given.
+    An empty ``origins`` list allows no origin at all.
+    """
+
+    __tablename__ = "widget_sites"
+
+    id: str = _id_field()
+    key: str = Field(unique=True, index=True, sa_type=String(SITE_KEY_LENGTH))
+    secret: str = Field(sa_type=String(128))
+    name: str = Field(default="", sa_type=String(TITLE_MAX_LENGTH))
+    origins: list[str] = Field(default_factory=list, sa_type=JSON)
+    rate_per_minute: int = 20
+    daily_quota: int = 1000
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WidgetUsage(SQLModel, table=True):
+    """Chats counted per site and time bucket (``m:<UTC minute>`` or ``d:<UTC date>``)."""
+
+    __tablename__ = "widget_usage"
+
+    site_id: str = Field(
+        foreign_key="widget_sites.id",
+        ondelete="CASCADE",
+        primary_key=True,
+        sa_type=String(ID_LENGTH),
+    )
+    bucket: str = Field(primary_key=True, sa_type=String(32))
+    count: int = 0
+
+
+class WidgetIdentity(SQLModel, table=True):
+    """A widget visitor, or a host site's signed-in user, mapped to a user row of one site."""
+
+    __tablename__ = "widget_identities"
+    __table_args__ = (UniqueConstraint("site_id", "subject", name="uq_widget_identities"),)
+
+    id: str = _id_field()
+    site_id: str = _fk("widget_sites.id", index=False)
+    subject: str = Field(sa_type=String(SUBJECT_MAX_LENGTH))
+    user_id: str = _fk("users.id")
+    created_at: datetime = Field(default_factory=utcnow)

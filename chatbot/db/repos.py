@@ -60,6 +60,11 @@ class Repository:
         """Use ``engine`` (from ``make_engine``) for every session."""
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        """The engine, for sibling repositories that share the database."""
+        return self._engine
+
     # ------------------------------------------------------------------ users
 
     def create_user(
@@ -366,6 +371,287 @@ class Repository:
             raw.close()
         if row is not None and row[0]:
             logger.warning("WAL checkpoint was blocked by readers; deleted data stays in -wal")
+
+    # ------------------------------------------- web: sessions, login throttle, users, widget
+
+    def create_web_session(self, *, user_id: str, token_hash: str, expires_at: datetime) -> None:
+        """Store a login session (only the hash of its cookie token); drops expired ones."""
+        from chatbot.db import models as m
+
+        with session_scope(self._engine) as session:
+            if session.get(User, user_id) is None:
+                raise NotFoundError(USER_NOT_FOUND)
+            session.exec(
+                delete(m.WebSession).where(col(m.WebSession.expires_at) < utcnow()),
+                execution_options=_NO_SYNC,
+            )
+            session.add(m.WebSession(token_hash=token_hash, user_id=user_id, expires_at=expires_at))
+
+    def user_for_web_session(self, *, token_hash: str) -> User | None:
+        """The user of an unexpired session, or None."""
+        from chatbot.db import models as m
+
+        statement = (
+            select(User)
+            .join(m.WebSession, col(m.WebSession.user_id) == col(User.id))
+            .where(m.WebSession.token_hash == token_hash, col(m.WebSession.expires_at) > utcnow())
+        )
+        with session_scope(self._engine, read_only=True) as session:
+            return session.exec(statement).first()
+
+    def delete_web_session(self, *, token_hash: str) -> None:
+        """End a session (logout); unknown tokens are ignored."""
+        from chatbot.db import models as m
+
+        with session_scope(self._engine) as session:
+            session.exec(
+                delete(m.WebSession).where(col(m.WebSession.token_hash) == token_hash),
+                execution_options=_NO_SYNC,
+            )
+
+    def login_failures(self, *, keys: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """Times of the failed logins under each key since ``since``, oldest first."""
+        from chatbot.db import models as m
+
+        statement = (
+            select(m.LoginFailure.key, m.LoginFailure.created_at)
+            .where(col(m.LoginFailure.key).in_(list(keys)), col(m.LoginFailure.created_at) >= since)
+            .order_by(col(m.LoginFailure.created_at))
+        )
+        found: dict[str, list[datetime]] = {key: [] for key in keys}
+        with session_scope(self._engine, read_only=True) as session:
+            for key, created_at in session.exec(statement):
+                found[key].append(created_at)
+        return found
+
+    def record_login_failure(self, *, keys: Sequence[str], forget_before: datetime) -> None:
+        """Count one failed login under every key; forget failures older than ``forget_before``."""
+        from chatbot.db import models as m
+
+        with session_scope(self._engine) as session:
+            session.exec(
+                delete(m.LoginFailure).where(col(m.LoginFailure.created_at) < forget_before),
+                execution_options=_NO_SYNC,
+            )
+            session.add_all([m.LoginFailure(key=key) for key in keys])
+
+    def list_users(self, *, include_anonymous: bool = False) -> list[User]:
+        """All users by name (anonymous widget visitors only if asked)."""
+        statement = select(User).order_by(col(User.username))
+        if not include_anonymous:
+            statement = statement.where(col(User.is_anonymous).is_(False))
+        with session_scope(self._engine, read_only=True) as session:
+            return list(session.exec(statement).all())
+
+    def update_account(
+        self, *, user_id: str, role: str | None = None, password_hash: str | None = None
+    ) -> User:
+        """Change a user's role and/or password hash."""
+        with session_scope(self._engine) as session:
+            user = session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise NotFoundError(USER_NOT_FOUND)
+            if role is not None:
+                user.role = _valid_user_role(role)
+            if password_hash is not None:
+                user.password_hash = password_hash
+            session.add(user)
+        return user
+
+    def create_widget_site(
+        self,
+        *,
+        key: str,
+        secret: str,
+        origins: Sequence[str],
+        name: str = "",
+        rate_per_minute: int = 20,
+        daily_quota: int = 1000,
+    ) -> Any:
+        """Register a site that may embed the widget (origins are stored as given)."""
+        from chatbot.db import models as m
+
+        if rate_per_minute < 1 or daily_quota < 1:
+            raise InvalidInputError("rate_per_minute and daily_quota must be at least 1")
+        site = m.WidgetSite(
+            key=key,
+            secret=secret,
+            name=name.strip(),
+            origins=list(dict.fromkeys(origins)),
+            rate_per_minute=rate_per_minute,
+            daily_quota=daily_quota,
+        )
+        with session_scope(self._engine) as session:
+            session.add(site)
+        return site
+
+    def list_widget_sites(self) -> list[Any]:
+        """Every registered widget site, oldest first."""
+        from chatbot.db import models as m
+
+        statement = select(m.WidgetSite).order_by(col(m.WidgetSite.created_at))
+        with session_scope(self._engine, read_only=True) as session:
+            return list(session.exec(statement).all())
+
+    def get_widget_site(self, *, key: str) -> Any | None:
+        """The enabled site with this public key, or None."""
+        from chatbot.db import models as m
+
+        statement = select(m.WidgetSite).where(
+            m.WidgetSite.key == key, col(m.WidgetSite.enabled).is_(True)
+        )
+        with session_scope(self._engine, read_only=True) as session:
+            return session.exec(statement).first()
+
+    def delete_widget_site(self, *, key: str) -> None:
+        """Remove a site with its usage counters and visitor mappings (users stay)."""
+        from chatbot.db import models as m
+
+        with session_scope(self._engine) as session:
+            site = session.exec(select(m.WidgetSite).where(m.WidgetSite.key == key)).first()
+            if site is None:
+                raise NotFoundError("site not found")
+            for table in (m.WidgetIdentity, m.WidgetUsage):
+                session.exec(
+                    delete(table).where(col(table.site_id) == site.id),
+                    execution_options=_NO_SYNC,
+                )
+            session.exec(
+                delete(m.WidgetSite).where(col(m.WidgetSite.id) == site.id),
+                execution_options=_NO_SYNC,
+            )
+
+    def widget_origins(self) -> set[str]:
+        """The union of the allowed origins of every enabled site (for CORS preflights)."""
+        from chatbot.db import models as m
+
+        statement = select(m.WidgetSite.origins).where(col(m.WidgetSite.enabled).is_(True))
+        with session_scope(self._engine, read_only=True) as session:
+            return {origin for origins in session.exec(statement) for origin in origins}
+
+    def consume_widget_quota(
+        self, *, site_id: str, limits: Sequence[tuple[str, int]]
+    ) -> str | None:
+        """Count one chat in every (bucket, limit) pair, all or nothing.
+
+        Returns None if counted, else the first bucket that was full (nothing is counted then).
+        Each bucket is one row bumped by ``UPDATE ... SET count = count + 1 WHERE count < limit``
+        inside one write transaction, so concurrent processes never exceed a limit.
+        """
+        from sqlalchemy import update
+
+        from chatbot.db import models as m
+
+        class _QuotaFull(Exception):
+            def __init__(self, bucket: str) -> None:
+                self.bucket = bucket
+
+        usage = m.WidgetUsage
+        try:
+            with session_scope(self._engine) as session:
+                dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+                for bucket, limit in limits:
+                    new = dialect.insert(usage).values(site_id=site_id, bucket=bucket, count=0)
+                    if session.exec(new.on_conflict_do_nothing()).rowcount:  # type: ignore[attr-defined]
+                        kind = bucket.split(":", 1)[0] + ":%"
+                        session.exec(
+                            delete(usage).where(
+                                col(usage.site_id) == site_id,
+                                col(usage.bucket).like(kind),
+                                col(usage.bucket) != bucket,
+                            ),
+                            execution_options=_NO_SYNC,
+                        )
+                    bump = (
+                        update(usage)
+                        .where(
+                            col(usage.site_id) == site_id,
+                            col(usage.bucket) == bucket,
+                            col(usage.count) < limit,
+                        )
+                        .values(count=col(usage.count) + 1)
+                    )
+                    if not session.exec(bump, execution_options=_NO_SYNC).rowcount:  # type: ignore[call-overload]
+                        raise _QuotaFull(bucket)
+        except _QuotaFull as full:
+            return full.bucket
+        return None
+
+    def widget_identity(self, *, site_id: str, subject: str) -> str | None:
+        """The user id mapped to this visitor or host user of the site, or None."""
+        from chatbot.db import models as m
+
+        statement = select(m.WidgetIdentity.user_id).where(
+            m.WidgetIdentity.site_id == site_id, m.WidgetIdentity.subject == subject
+        )
+        with session_scope(self._engine, read_only=True) as session:
+            return session.exec(statement).first()
+
+    def add_widget_identity(self, *, site_id: str, subject: str, username: str) -> str:
+        """Map a subject of the site to a new anonymous user row; returns the user id.
+
+        If another request mapped the same subject first, that mapping wins.
+        """
+        from chatbot.db import models as m
+
+        user = User(username=_valid_username(username), is_anonymous=True)
+        try:
+            with session_scope(self._engine) as session:
+                session.add(user)
+                session.flush()
+                session.add(m.WidgetIdentity(site_id=site_id, subject=subject, user_id=user.id))
+        except IntegrityError:
+            existing = self.widget_identity(site_id=site_id, subject=subject)
+            if existing is None:
+                raise
+            return existing
+        return user.id
+
+    def feedback_dashboard(self) -> list[dict[str, Any]]:
+        """Every rating with the time, reason and the rated answer's citations and refusal."""
+        statement = (
+            select(Feedback, Message.citations, Message.refused)
+            .join(Message, col(Message.id) == col(Feedback.message_id))
+            .order_by(col(Feedback.updated_at))
+        )
+        with session_scope(self._engine, read_only=True) as session:
+            return [
+                {
+                    "rating": row.rating,
+                    "reason": row.reason,
+                    "comment": row.comment,
+                    "updated_at": row.updated_at,
+                    "citations": citations,
+                    "refused": refused,
+                }
+                for row, citations, refused in session.exec(statement)
+            ]
+
+    def refused_answers(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest "I don't know" answers with the question that led to each."""
+        answers = (
+            select(Message)
+            .where(Message.role == "assistant", col(Message.refused).is_(True))
+            .order_by(col(Message.created_at).desc())
+            .limit(limit)
+        )
+        with session_scope(self._engine, read_only=True) as session:
+            rows = []
+            for answer in session.exec(answers).all():
+                question = session.exec(
+                    select(Message.content)
+                    .where(
+                        Message.conversation_id == answer.conversation_id,
+                        Message.role == "user",
+                        col(Message.created_at) < answer.created_at,
+                    )
+                    .order_by(col(Message.created_at).desc())
+                    .limit(1)
+                ).first()
+                rows.append(
+                    {"question": question or "", "answer": answer.content, "at": answer.created_at}
+                )
+            return rows
 
 
 # ---------------------------------------------------------------------- validation

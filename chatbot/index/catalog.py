@@ -9,6 +9,7 @@ jieba-segmented Chinese), so BM25 works for both languages and survives ``kill -
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import sqlite3
@@ -120,6 +121,16 @@ class Catalog:
             raise
         conn.execute("COMMIT")
 
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """An exclusive lock file beside the database: one store writer at a time on this host."""
+        with open(self.path.with_name(self.path.name + ".lock"), "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -137,6 +148,16 @@ class Catalog:
         if acl is not None:
             sql, args = sql + " WHERE acl = ?", (acl,)
         return [_doc(r) for r in self._conn().execute(sql + " ORDER BY source", args)]
+
+    def documents_for(self, acls: Sequence[str]) -> list[DocumentRecord]:
+        """Documents readable with any of the ACL labels."""
+        if not acls:
+            return []
+        marks = ",".join("?" * len(acls))
+        rows = self._conn().execute(
+            f"SELECT * FROM documents WHERE acl IN ({marks}) ORDER BY source", list(acls)
+        )
+        return [_doc(r) for r in rows]
 
     def chunk_ids_of(self, doc_ids: Iterable[str]) -> list[str]:
         conn, out = self._conn(), []
@@ -218,6 +239,21 @@ class Catalog:
                 )
         return out
 
+    def chunk_terms(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The indexed keyword terms of chunks (for copying the catalog elsewhere)."""
+        out: dict[str, tuple[str, ...]] = {}
+        conn = self._conn()
+        for start in range(0, len(chunk_ids), 500):
+            batch = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            for chunk_id, terms in conn.execute(
+                "SELECT c.chunk_id, t.terms FROM chunks c JOIN chunk_terms t ON t.rowid = c.rowid"
+                f" WHERE c.chunk_id IN ({marks})",
+                batch,
+            ):
+                out[chunk_id] = tuple(terms.split())
+        return out
+
     def all_chunk_ids(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT chunk_id FROM chunks")}
 
@@ -253,6 +289,12 @@ class Catalog:
             "documents": conn.execute("SELECT count(*) FROM documents").fetchone()[0],
             "chunks": conn.execute("SELECT count(*) FROM chunks").fetchone()[0],
         }
+
+    def purge(self) -> None:
+        """Make deletions physical: merge the FTS index and checkpoint the WAL into the file."""
+        conn = self._conn()
+        conn.execute("INSERT INTO chunk_terms(chunk_terms) VALUES ('optimize')")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def backup_to(self, dest: Path) -> None:
         """A consistent copy through SQLite's online backup API."""

@@ -11,7 +11,7 @@ from chatbot.ports import RetrievalQuery, RetrievalResult, Retriever
 
 
 def build_retrieve(retriever: Retriever) -> Runnable[dict[str, Any], RetrievalResult]:
-    """Input: {"understanding", "acls", "top_k", "boosts"?, "interests"?}."""
+    """Input: {"understanding", "acls", "top_k", "personal"?}."""
 
     def run(inputs: dict[str, Any]) -> RetrievalResult:
         understanding: Understanding = inputs["understanding"]
@@ -20,8 +20,7 @@ def build_retrieve(retriever: Retriever) -> Runnable[dict[str, Any], RetrievalRe
             acls=tuple(inputs["acls"]),
             top_k=inputs["top_k"],
             language=understanding.language,
-            boosts=inputs.get("boosts") or {},
-            interests=tuple(inputs.get("interests") or ()),
+            personal=inputs.get("personal"),
         )
         return retriever.retrieve(query)
 

@@ -1,0 +1,207 @@
+"""report.json (everything, machine-readable) and report.md (tables: ours vs baselines)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from chatbot.evaluation.runner import EvalRun
+from chatbot.evaluation.scoring import LOWER_IS_BETTER
+from chatbot.settings import PACKAGE_DIR, Settings, masked_dump
+
+OURS = "ours"
+KEY_PACKAGES = (
+    "chatbot",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "llama-index-core",
+    "llama-index-embeddings-huggingface",
+    "langchain-core",
+    "lancedb",
+    "jieba",
+    "numpy",
+)
+LATENCY_STAGES = (
+    "understand_ms",
+    "retrieve_ms",
+    "retrieve.embed_ms",
+    "retrieve.search_ms",
+    "embed_ms",
+    "search_ms",
+    "first_token_ms",
+    "answer_ms",
+    "total_ms",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in KEY_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(start: Path = PACKAGE_DIR) -> str | None:
+    """The checked-out commit, read from ``.git`` files (no git process)."""
+    for folder in (start, *start.parents):
+        git = folder / ".git"
+        if not git.is_dir():
+            continue
+        try:
+            head = (git / "HEAD").read_text().strip()
+            if not head.startswith("ref: "):
+                return head
+            ref = head[5:]
+            if (git / ref).is_file():
+                return (git / ref).read_text().strip()
+            for line in (git / "packed-refs").read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split()[0]
+        except OSError:
+            return None
+        return None
+    return None
+
+
+def to_json(run: EvalRun, settings: Settings) -> dict[str, Any]:
+    o = run.options
+    return {
+        "dataset": {
+            "name": run.dataset.name,
+            "docs_dir": str(run.dataset.docs_dir),
+            "questions": str(run.dataset.questions_path),
+            "documents": len(run.dataset.files),
+            "questions_total": len(run.dataset.items),
+            "questions_used": len(run.items),
+            "answerable_used": sum(q.answerable for q in run.items),
+        },
+        "mode": o.mode,
+        "options": {
+            "limit": o.limit,
+            "baselines": list(o.baselines),
+            "exclude_ambiguous": o.exclude_ambiguous,
+            "use_cache": o.use_cache,
+        },
+        "started_at": run.started_at,
+        "systems": run.systems,
+        "setup": run.setup,
+        "runtime_s": run.runtime_s,
+        "metrics": run.summary,
+        "latency_ms": run.latency,
+        "errors": run.errors,
+        "config": masked_dump(settings),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "questions": run.questions,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _delta(ours: float | None, other: float | None, metric: str) -> str:
+    if ours is None or other is None:
+        return "–"
+    diff = (ours - other) * 100
+    better = diff < 0 if metric in LOWER_IS_BETTER else diff > 0
+    mark = " ✓" if better and abs(diff) >= 0.05 else ""
+    return f"{diff:+.1f}{mark}"
+
+
+def metrics_table(run: EvalRun, block: dict[str, dict[str, Any]]) -> list[str]:
+    """One row per metric: ours, then each baseline with ours' lead in points."""
+    others = [s for s in run.systems if s != OURS]
+    header = ["metric", "n", OURS]
+    for name in others:
+        header += [name, f"Δ vs {name} (pts)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for metric in run.metric_names:
+        ours = block[OURS]["metrics"].get(metric)
+        if ours is None and all(block[s]["metrics"].get(metric) is None for s in others):
+            continue
+        row = [metric, str(block[OURS]["counts"].get(metric, 0)), _fmt(ours)]
+        for name in others:
+            other = block[name]["metrics"].get(metric)
+            row += [_fmt(other), _delta(ours, other, metric)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def latency_table(run: EvalRun) -> list[str]:
+    lines = ["| system | stage | n | p50 ms | p95 ms |", "|---|---|---|---|---|"]
+    for name in run.systems:
+        stages = run.latency.get(name, {})
+        for stage in [s for s in LATENCY_STAGES if s in stages] + sorted(
+            s for s in stages if s not in LATENCY_STAGES
+        ):
+            v = stages[stage]
+            lines.append(f"| {name} | {stage} | {v['n']} | {v['p50']:.1f} | {v['p95']:.1f} |")
+    return lines
+
+
+def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
+    o, d = run.options, run.dataset
+    answerable = sum(q.answerable for q in run.items)
+    lines = [
+        f"# Evaluation: {d.name} ({o.mode} mode)",
+        "",
+        f"- started {run.started_at}, commit `{git_commit() or 'unknown'}`",
+        f"- {len(d.files)} documents; {len(run.items)} of {len(d.items)} questions "
+        f"({answerable} answerable){f', --limit {o.limit}' if o.limit else ''}"
+        f"{', ambiguous questions excluded' if o.exclude_ambiguous else ''}",
+        f"- LLM `{settings.llm.mode}:{settings.llm.model}`, embedding "
+        f"`{settings.embedding.mode}:{settings.embedding.model}`; retrieval "
+        f"{settings.retrieval.model_dump()}; chat {settings.chat.model_dump()}; "
+        f"ingest {settings.ingest.model_dump()}",
+        "- Δ = ours minus baseline in percentage points; ✓ marks where ours is better.",
+        "",
+        "## All questions",
+        "",
+        *metrics_table(run, {s: run.summary[s]["all"] for s in run.systems}),
+    ]
+    languages = sorted({lang for s in run.systems for lang in run.summary[s]["by_language"]})
+    if len(languages) > 1:
+        for lang in languages:
+            block = {
+                s: run.summary[s]["by_language"].get(lang, {"metrics": {}, "counts": {}})
+                for s in run.systems
+            }
+            lines += ["", f"## Language: {lang}", "", *metrics_table(run, block)]
+    lines += ["", "## Latency", "", *latency_table(run), "", "## Setup and run time", ""]
+    lines += ["| system | chunks | index cached | index s | questions s |", "|---|---|---|---|---|"]
+    for name in run.systems:
+        s = run.setup.get(name, {})
+        lines.append(
+            f"| {name} | {s.get('chunks', '–')} | {s.get('cached', '–')} | "
+            f"{s.get('index_seconds', '–')} | {run.runtime_s.get(f'questions.{name}', '–')} |"
+        )
+    lines += ["", f"Total run time: {run.runtime_s.get('total', 0):.1f} s."]
+    if run.errors:
+        lines += ["", f"## Errors ({len(run.errors)})", ""]
+        lines += [f"- {e['system']} on {e['id']}: {e['error']}" for e in run.errors[:20]]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(run: EvalRun, settings: Settings, out_dir: Path) -> list[Path]:
+    from chatbot.evaluation.plots import write_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(run, out_dir)
+    (out_dir / "report.json").write_text(
+        json.dumps(to_json(run, settings), indent=1, ensure_ascii=False, default=str),
+        encoding="utf-8",
+    )
+    (out_dir / "report.md").write_text(
+        to_markdown(run, settings, [p.name for p in plots]), encoding="utf-8"
+    )
+    return [out_dir / "report.json", out_dir / "report.md", *plots]

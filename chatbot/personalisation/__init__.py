@@ -1,0 +1,1 @@
+"""Personalisation: profiles learned from behaviour, profile-aware ranking, recommendations."""

@@ -1,0 +1,399 @@
+"""The Gradio chat UI (the only module that imports gradio), mounted at /ui.
+
+Every handler finds the user from the session cookie on each event and goes through the same
+services as the API: ``ChatService.stream``/``rate``, the Repository, ``UserDocuments``.
+Uploads are copied out of Gradio's temp folder and that copy is deleted at once; nothing of a
+user's is ever served through Gradio's file routes (``allowed_paths`` is empty).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import anyio
+import gradio as gr
+from fastapi import FastAPI, Request
+
+from chatbot.domain import (
+    FEEDBACK_REASONS,
+    DoneEvent,
+    InvalidInputError,
+    NotFoundError,
+    SourcesEvent,
+    TokenEvent,
+)
+from chatbot.web import admin, views
+from chatbot.web.auth import SESSION_COOKIE, Principal
+from chatbot.web.context import WebContext, session_principal
+from chatbot.web.documents import ALLOWED_SUFFIXES, remove_temp_copy
+from chatbot.web.errors import ApiError, UnavailableError
+from chatbot.web.gate import QueueFull
+from chatbot.web.pages import STATIC_DIR
+from chatbot.web.views import safe_markdown, trace_markdown
+
+FONTS = ["system-ui", "Segoe UI", "Noto Sans", "Noto Sans CJK SC", "WenQuanYi Zen Hei",
+         "PingFang SC", "Microsoft YaHei", "sans-serif"]  # fmt: skip
+THINKING = "…"
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"conversation_id": None, "messages": [], "ids": [], "rated": None}
+
+
+def build_ui(context: WebContext) -> gr.Blocks:
+    """The chat UI; handlers close over ``context``."""
+    repo, chat, documents = context.repo, context.container.chat, context.documents
+    title_of = views.title_lookup(context.container.store)
+
+    def user(request: gr.Request) -> Principal:
+        raw = getattr(request, "request", None)
+        cookies = raw.cookies if raw is not None else request.kwargs.get("cookies", {})
+        principal = session_principal(context, cookies.get(SESSION_COOKIE))
+        if principal is None:
+            raise gr.Error("Your session has ended; reload the page to sign in again.")
+        return principal
+
+    def conversation_choices(p: Principal) -> list[tuple[str, str]]:
+        return [(c.title, c.id) for c in repo.list_conversations(user_id=p.user_id)]
+
+    def document_rows(p: Principal) -> tuple[list[list[Any]], Any]:
+        docs = documents.list(p.user_id)
+        rows = [[d.title, d.filename, d.language, d.chunks, d.ingested_at] for d in docs]
+        return rows, gr.update(
+            choices=[(f"{d.title} ({d.filename})", d.id) for d in docs], value=None
+        )
+
+    # -- page load -----------------------------------------------------------------------------
+
+    def on_load(request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        rows, picker = document_rows(p)
+        role = " · admin" if p.is_admin else ""
+        return (
+            f"Signed in as **{safe_markdown(p.username)}**{role}",
+            gr.update(choices=conversation_choices(p), value=None),
+            gr.update(visible=p.is_admin),
+            rows,
+            picker,
+            _empty_state(),
+        )
+
+    # -- chatting ------------------------------------------------------------------------------
+
+    def respond(
+        message: str, state: dict[str, Any], request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
+        p = user(request)
+        text = (message or "").strip()
+        if not text:
+            return
+        state["messages"] += [
+            {"role": "user", "content": safe_markdown(text)},
+            {"role": "assistant", "content": THINKING},
+        ]
+        state["ids"] += [None, None]
+        no_change = gr.update()
+        yield state["messages"], "", state, no_change, no_change, gr.update(visible=False)
+        try:
+            ticket = context.gate.reserve()
+        except QueueFull as full:
+            state["messages"][-1]["content"] = f"⏳ {full}"
+            yield state["messages"], text, state, no_change, no_change, no_change
+            return
+        answer, done = "", None
+        try:
+            with ticket:
+                for event in chat.stream(
+                    user_id=p.user_id,
+                    message=text,
+                    acls=p.acls,
+                    conversation_id=state["conversation_id"],
+                ):
+                    if isinstance(event, SourcesEvent):
+                        state["messages"][-1]["content"] = (
+                            f"{THINKING} ({len(event.chunks)} passages found)"
+                        )
+                    elif isinstance(event, TokenEvent):
+                        answer += event.text
+                        state["messages"][-1]["content"] = safe_markdown(answer)
+                    elif isinstance(event, DoneEvent):
+                        done = event
+                        continue
+                    yield state["messages"], "", state, no_change, no_change, no_change
+        except (InvalidInputError, NotFoundError, QueueFull) as exc:
+            state["messages"][-1]["content"] = f"⚠️ {safe_markdown(str(exc))}"
+            yield state["messages"], text, state, no_change, no_change, no_change
+            return
+        assert done is not None
+        citations = [asdict(c) for c in done.citations]
+        state["messages"][-1]["content"] = views.answer_markdown(
+            done.answer, citations, done.refused
+        )
+        state["ids"][-1] = done.message_id
+        state["conversation_id"] = done.conversation_id
+        choices = gr.update(choices=conversation_choices(p), value=done.conversation_id)
+        yield state["messages"], "", state, choices, trace_markdown(done.trace, title_of), no_change
+
+    def open_conversation(conversation_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        state = _empty_state()
+        if not conversation_id:
+            return [], state, "", trace_markdown(None)
+        conversation = repo.get_conversation(user_id=p.user_id, conversation_id=conversation_id)
+        messages = repo.list_messages(user_id=p.user_id, conversation_id=conversation_id)
+        state.update(
+            conversation_id=conversation_id,
+            messages=views.history_messages(messages),
+            ids=[m.id if m.role == "assistant" else None for m in messages],
+        )
+        last = next((m for m in reversed(messages) if m.role == "assistant"), None)
+        trace = repo.get_trace(user_id=p.user_id, message_id=last.id) if last else None
+        return state["messages"], state, conversation.title, trace_markdown(trace, title_of)
+
+    def new_conversation(request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        return [], _empty_state(), gr.update(choices=conversation_choices(p), value=None), ""
+
+    def rename(state: dict[str, Any], title: str, request: gr.Request) -> Any:
+        p = user(request)
+        if not state["conversation_id"]:
+            raise gr.Error("Pick a conversation first.")
+        try:
+            repo.rename_conversation(
+                user_id=p.user_id, conversation_id=state["conversation_id"], title=title
+            )
+        except InvalidInputError as exc:
+            raise gr.Error(str(exc)) from exc
+        return gr.update(choices=conversation_choices(p), value=state["conversation_id"])
+
+    def delete(state: dict[str, Any], request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        if state["conversation_id"]:
+            repo.delete_conversation(user_id=p.user_id, conversation_id=state["conversation_id"])
+        return [], _empty_state(), gr.update(choices=conversation_choices(p), value=None), ""
+
+    def show_why(state: dict[str, Any], selected: gr.SelectData, request: gr.Request) -> Any:
+        p = user(request)
+        index = selected.index if isinstance(selected.index, int) else selected.index[0]
+        ids = state["ids"]
+        message_id = ids[index] if 0 <= index < len(ids) else None
+        if message_id is None:
+            return gr.update()
+        return trace_markdown(repo.get_trace(user_id=p.user_id, message_id=message_id), title_of)
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    def on_like(state: dict[str, Any], liked: gr.LikeData, request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        index = liked.index if isinstance(liked.index, int) else liked.index[0]
+        ids = state["ids"]
+        message_id = ids[index] if 0 <= index < len(ids) else None
+        rating = {True: "up", "Like": "up", False: "down", "Dislike": "down"}.get(liked.liked)
+        if message_id is None or rating is None:
+            return gr.update(), "", state
+        chat.rate(user_id=p.user_id, message_id=message_id, rating=rating)
+        state["rated"] = (message_id, rating)
+        if rating == "up":
+            return gr.update(visible=False), "Thanks! 👍 saved.", state
+        return gr.update(visible=True), "👎 saved. What went wrong? (optional)", state
+
+    def send_feedback(
+        state: dict[str, Any], reason: str | None, comment: str, request: gr.Request
+    ) -> tuple[Any, ...]:
+        p = user(request)
+        if not state.get("rated"):
+            raise gr.Error("Rate an answer with 👍 or 👎 first.")
+        message_id, rating = state["rated"]
+        try:
+            chat.rate(user_id=p.user_id, message_id=message_id, rating=rating,
+                      reason=reason or None, comment=comment or None)  # fmt: skip
+        except InvalidInputError as exc:
+            raise gr.Error(str(exc)) from exc
+        return gr.update(visible=False), "Thanks — your feedback was saved.", None, ""
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def on_upload(path: str | None, request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        if not path:
+            return None, "", *document_rows(p)
+        temp = Path(path)
+        try:
+            with temp.open("rb") as data:
+                result = documents.add(p.user_id, temp.name, data)
+            message = f"**{safe_markdown(result.document.title)}**: {result.status}, " \
+                      f"{result.document.chunks} passages indexed — only you can search it."  # fmt: skip
+        except (InvalidInputError, UnavailableError) as exc:
+            message = f"⚠️ {safe_markdown(str(exc))}"
+        except ApiError as exc:
+            message = f"⚠️ {safe_markdown(exc.message)}"
+        finally:
+            remove_temp_copy(temp)
+        return None, message, *document_rows(p)
+
+    def delete_document(doc_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        p = user(request)
+        if not doc_id:
+            raise gr.Error("Pick a document first.")
+        documents.delete(p.user_id, doc_id)
+        return "Deleted.", *document_rows(p)
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    def require_admin(request: gr.Request) -> Principal:
+        p = user(request)
+        if not p.is_admin:
+            raise gr.Error("Administrators only.")
+        return p
+
+    def admin_refresh(request: gr.Request) -> tuple[Any, ...]:
+        require_admin(request)
+        return admin.dashboard(context)
+
+    def admin_reingest(request: gr.Request) -> str:
+        require_admin(request)
+        return admin.reingest_samples(context)
+
+    # -- layout --------------------------------------------------------------------------------
+
+    with gr.Blocks(title="chatbot", analytics_enabled=False) as demo:
+        state = gr.State(_empty_state())
+        with gr.Row(equal_height=True):
+            gr.Markdown("## 💬 chatbot")
+            who = gr.Markdown(elem_id="who")
+            gr.Button("Log out", link="/logout", size="sm", scale=0, elem_id="logout")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat-tab"), gr.Row():
+                with gr.Column(scale=1, min_width=220):
+                    new_btn = gr.Button("＋ New conversation", elem_id="new-conversation")
+                    conversations = gr.Radio(
+                        label="Conversations", choices=[], elem_id="conversations"
+                    )
+                    title_box = gr.Textbox(label="Title", max_lines=1, elem_id="title")
+                    with gr.Row():
+                        rename_btn = gr.Button("Rename", size="sm")
+                        delete_btn = gr.Button("Delete", size="sm", variant="stop")
+                with gr.Column(scale=4):
+                    chatbot = gr.Chatbot(
+                        label="Answers",
+                        height=480,
+                        elem_id="chat",
+                        feedback_options=("Like", "Dislike"),
+                        buttons=["copy"],
+                        placeholder="Ask a question about the documents — English or 中文.",
+                    )
+                    with gr.Row():
+                        box = gr.Textbox(show_label=False, placeholder="Ask a question… 可以用中文提问",
+                                         scale=8, max_lines=6, elem_id="question")  # fmt: skip
+                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                    feedback_status = gr.Markdown(elem_id="feedback-status")
+                    with gr.Group(visible=False, elem_id="feedback-details") as details:
+                        reason = gr.Dropdown(
+                            choices=list(FEEDBACK_REASONS), label="Reason", elem_id="reason"
+                        )
+                        comment = gr.Textbox(
+                            label="Comment (optional)", max_lines=3, elem_id="comment"
+                        )
+                        feedback_btn = gr.Button("Send feedback", elem_id="send-feedback")
+                    # PERSONALISATION: recommendations area — fill from container.profiles
+                    # (e.g. suggested follow-up questions or documents) after each answer.
+                    gr.Markdown(visible=False, elem_id="recommendations")
+                    with gr.Accordion("Why this answer?", open=False, elem_id="why"):
+                        why = gr.Markdown(trace_markdown(None))
+            with gr.Tab("My documents", id="documents-tab"):
+                gr.Markdown(f"Upload {' '.join(ALLOWED_SUFFIXES)} files (up to "
+                            f"{context.container.settings.web.max_upload_mb:g} MB). They are indexed "
+                            "for you only and used in your answers.")  # fmt: skip
+                upload = gr.File(
+                    label="Document", file_types=list(ALLOWED_SUFFIXES), elem_id="upload"
+                )
+                upload_status = gr.Markdown(elem_id="upload-status")
+                docs_table = gr.Dataframe(headers=["title", "file", "language", "passages", "added"],
+                                          interactive=False, elem_id="my-documents")  # fmt: skip
+                with gr.Row():
+                    doc_pick = gr.Dropdown(label="Document", choices=[], scale=3)
+                    doc_delete = gr.Button("Delete document", variant="stop", scale=1)
+            if hasattr(context.container, "profiles"):
+                with gr.Tab("Profile", id="profile-tab"):
+                    # PERSONALISATION: the profile panel (interests, level, language, on/off).
+                    gr.Markdown("Your profile will appear here.", elem_id="profile-panel")
+            with gr.Tab("Admin", id="admin-tab", visible=False) as admin_tab:
+                with gr.Row():
+                    refresh_btn = gr.Button("Refresh", scale=0)
+                    reingest_btn = gr.Button("Re-ingest data/samples", scale=0)
+                ingest_status = gr.Markdown()
+                stats = gr.JSON(label="Store and queue")
+                public_docs = gr.Dataframe(headers=["title", "file", "language", "passages", "category"],
+                                           label="Public documents", interactive=False)  # fmt: skip
+                summary = gr.Markdown(elem_id="admin-summary")
+                with gr.Row():
+                    plot_time = gr.Plot(label="Satisfaction over time", show_label=False)
+                    plot_docs = gr.Plot(label="By document", show_label=False)
+                with gr.Row():
+                    reasons = gr.Dataframe(headers=["reason", "count"], label="👎 reasons")
+                    refused = gr.Dataframe(
+                        headers=["when", "question"],
+                        label='Answered "I don\'t know"',
+                        elem_id="refused",
+                    )
+                with gr.Accordion("Latest evaluation report", open=False):
+                    report = gr.Markdown()
+
+        demo.load(on_load, outputs=[who, conversations, admin_tab, docs_table, doc_pick, state])
+        chat_out = [chatbot, box, state, conversations, why, details]
+        gr.on([box.submit, send.click], respond, [box, state], chat_out,
+              concurrency_limit=None, api_visibility="private")  # fmt: skip
+        conversations.input(open_conversation, [conversations], [chatbot, state, title_box, why])
+        new_btn.click(new_conversation, outputs=[chatbot, state, conversations, title_box])
+        rename_btn.click(rename, [state, title_box], [conversations])
+        delete_btn.click(delete, [state], [chatbot, state, conversations, title_box])
+        chatbot.select(show_why, [state], [why])
+        chatbot.like(on_like, [state], [details, feedback_status, state])
+        feedback_btn.click(send_feedback, [state, reason, comment],
+                           [details, feedback_status, reason, comment])  # fmt: skip
+        upload.upload(on_upload, [upload], [upload, upload_status, docs_table, doc_pick])
+        doc_delete.click(delete_document, [doc_pick], [upload_status, docs_table, doc_pick])
+        admin_out = [stats, public_docs, summary, plot_time, plot_docs, reasons, refused, report]
+        refresh_btn.click(admin_refresh, outputs=admin_out)
+        admin_tab.select(admin_refresh, outputs=admin_out)
+        reingest_btn.click(admin_reingest, outputs=[ingest_status])
+    blocks: gr.Blocks = demo
+    return blocks
+
+
+def mount_ui(app: FastAPI, context: WebContext) -> FastAPI:
+    """Mount the UI at /ui behind our session cookie (Gradio's own auth stays off)."""
+    settings = context.container.settings
+
+    async def signed_in(request: Request) -> str | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        principal = await anyio.to_thread.run_sync(session_principal, context, token)
+        return principal.user_id if principal is not None else None
+
+    demo = build_ui(context)
+    demo.queue(max_size=64, default_concurrency_limit=8)
+    mounted: FastAPI = gr.mount_gradio_app(
+        app,
+        demo,
+        path="/ui",
+        auth_dependency=signed_in,
+        allowed_paths=[],
+        blocked_paths=[str(settings.data_dir.resolve()), str(context.project_root / "data")],
+        max_file_size=f"{int(settings.web.max_upload_mb)}mb",
+        enable_monitoring=False,
+        footer_links=[],
+        run_history=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        show_error=True,
+        theme=gr.themes.Soft(font=FONTS, font_mono=["ui-monospace", "monospace"]),
+        css_paths=[STATIC_DIR / "ui.css"],
+    )
+    return mounted

@@ -1,0 +1,203 @@
+"""Profiles: learned from turns and ratings, stated facts, ranking, explanations, privacy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chatbot.domain import DoneEvent, acl_for, readable_acls
+from chatbot.personalisation.learning import explicit_statements
+from ingest.jobs import IngestJob
+
+CANARY = "CANARY-profile-7f3a9"
+
+
+@pytest.fixture
+def corpus(container):  # type: ignore[no-untyped-def]
+    root = Path(container.settings.data_dir) / "corpus"
+    files = {
+        "gardening/yield.md": "# Tomato yield\n\nPinch out side shoots to raise the yield of tomato plants. Feed tomatoes weekly.",
+        "gardening/soil.md": "# Garden soil\n\nCompost improves garden soil for tomato plants and vegetables.",
+        "finance/yield.md": "# Dividend yield\n\nThe dividend yield of shares is the annual dividend divided by the share price.",
+        "finance/budget.md": "# Budget\n\nThe 50/30/20 budget splits income into needs, wants and savings.",
+        "cycling/chain.md": "# Chain care\n\nClean the bike chain every 300 km and lubricate each roller.",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    IngestJob(
+        store=container.store, embedder=container.embed_model, settings=container.settings.ingest
+    ).run([root])
+    return container
+
+
+def ask(container, user_id: str, message: str, **kw) -> DoneEvent:  # type: ignore[no-untyped-def]
+    return container.chat.ask(user_id=user_id, message=message, acls=readable_acls(user_id), **kw)
+
+
+def test_explicit_statements_are_recognised() -> None:
+    found = {
+        (s.field, s.value)
+        for s in explicit_statements("I'm a nurse. Please answer briefly, I am a beginner.")
+    }
+    assert {("persona", "nurse"), ("style", "brief"), ("expertise", "beginner")} <= found
+    assert ("language", "zh") in {(s.field, s.value) for s in explicit_statements("请用中文回答")}
+    assert ("interest", "cycling") in {
+        (s.field, s.value) for s in explicit_statements("I'm interested in cycling")
+    }
+    assert explicit_statements("How do I prune tomatoes?") == []
+
+
+def test_profile_learns_interests_with_provenance_from_questions(corpus) -> None:  # type: ignore[no-untyped-def]
+    user = corpus.repo.ensure_user(username="gardener")
+    done = ask(corpus, user.id, "How do I feed tomato plants?")
+    ask(corpus, user.id, "What improves garden soil for vegetables?")
+    profile = corpus.profiles.view(user.id)
+    top = profile["interests"][0]
+    assert top["label"] == "gardening" and top["weight"] >= 2
+    assert {"kind": "message", "id": done.message_id} == {
+        k: top["evidence"][0][k] for k in ("kind", "id")
+    }
+    assert 0 < top["confidence"] < 1
+
+
+def test_stated_facts_shape_the_answer_prompt(corpus) -> None:  # type: ignore[no-untyped-def]
+    user = corpus.repo.ensure_user(username="nurse")
+    done = ask(
+        corpus, user.id, "I'm a nurse and a beginner, please answer briefly. What is a budget?"
+    )
+    facts = corpus.profiles.view(user.id)["facts"]
+    assert (
+        facts["persona"] == "nurse"
+        and facts["style"] == "brief"
+        and facts["expertise"] == "beginner"
+    )
+    assert facts["provenance"]["style"]["id"] == done.message_id
+    prefs = corpus.profiles.preferences(user.id)
+    assert (
+        "one or two short sentences" in prefs.style
+        and "beginner" in prefs.style
+        and "nurse" in prefs.style
+    )
+
+
+def test_ambiguous_question_resolves_toward_interests_and_can_be_compared(corpus) -> None:  # type: ignore[no-untyped-def]
+    investor = corpus.repo.ensure_user(username="investor")
+    for q in (
+        "What is the 50/30/20 budget?",
+        "How do savings fit a budget?",
+        "What are needs and wants in a budget?",
+    ):
+        ask(corpus, investor.id, q)
+    personal = ask(corpus, investor.id, "How can I increase the yield?")
+    plain = ask(corpus, investor.id, "How can I increase the yield?", personalise=False)
+    assert personal.citations[0].title == "Dividend yield", personal.answer
+    assert plain.citations[0].title == "Tomato yield"  # the unpersonalised ranking
+    boosted = [e for e in personal.trace["retrieval"]["selected"] if e.get("interest_terms")]
+    assert boosted and "financ" in boosted[0]["interest_terms"]
+    assert any("you often ask about finance" in line for line in personal.explanation)
+    assert plain.trace["personalisation"] is None
+
+
+def test_switches_turn_personalisation_off(corpus) -> None:  # type: ignore[no-untyped-def]
+    user = corpus.repo.ensure_user(username="switch")
+    ask(corpus, user.id, "What is the 50/30/20 budget?")
+    assert corpus.profiles.signals(user.id) is not None
+    corpus.repo.set_personalisation(user_id=user.id, enabled=False)
+    assert corpus.profiles.signals(user.id) is None
+    corpus.repo.set_personalisation(user_id=user.id, enabled=True)
+    corpus.settings.personalisation.enabled = False
+    assert corpus.profiles.signals(user.id) is None
+
+
+def test_ratings_boost_for_the_user_and_bound_the_global_prior(corpus) -> None:  # type: ignore[no-untyped-def]
+    fan = corpus.repo.ensure_user(username="fan")
+    other = corpus.repo.ensure_user(username="other")
+    done = ask(corpus, fan.id, "How often should I clean the bike chain?")
+    corpus.chat.rate(user_id=fan.id, message_id=done.message_id, rating="up")
+    doc_id = done.citations[0].doc_id
+    mine = corpus.profiles.signals(fan.id)
+    assert (
+        mine is not None
+        and mine.doc_factors[doc_id] > 1.1
+        and mine.doc_reasons[doc_id] == "your ratings"
+    )
+    theirs = corpus.profiles.signals(other.id)
+    assert theirs is not None and 1.0 < theirs.doc_factors[doc_id] <= 1.05  # bounded prior
+    done2 = ask(corpus, fan.id, "What is the 50/30/20 budget?")
+    corpus.chat.rate(
+        user_id=fan.id, message_id=done2.message_id, rating="down", reason="not_relevant"
+    )
+    assert corpus.profiles.signals(fan.id).doc_factors[done2.citations[0].doc_id] < 1.0  # type: ignore[union-attr]
+
+
+def test_recommendations_cold_start_and_novelty(corpus) -> None:  # type: ignore[no-untyped-def]
+    user = corpus.repo.ensure_user(username="new")
+    done = ask(corpus, user.id, "How often should I clean the bike chain?")
+    docs = [r for r in done.recommendations if r.kind == "document"]
+    assert 1 <= len(done.recommendations) <= 3 and docs
+    assert all(r.doc_id not in {c.doc_id for c in done.citations} for r in docs)
+    assert len({r.source.split("/")[-2] for r in docs}) == len(docs)  # diverse topics
+
+
+def test_view_edit_delete_reset(corpus) -> None:  # type: ignore[no-untyped-def]
+    user = corpus.repo.ensure_user(username="editor")
+    ask(corpus, user.id, "What is the 50/30/20 budget?")
+    interest = corpus.profiles.view(user.id)["interests"][0]
+    corpus.profiles.edit_interest(user_id=user.id, interest_id=interest["id"], weight=7.0)
+    edited = corpus.profiles.view(user.id)["interests"][0]
+    assert edited["weight"] == 7.0 and edited["explicit"]
+    corpus.profiles.delete_interest(user_id=user.id, interest_id=interest["id"])
+    assert all(i["id"] != interest["id"] for i in corpus.profiles.view(user.id)["interests"])
+    corpus.profiles.set_fact(user_id=user.id, field="language", value="zh")
+    corpus.profiles.reset(user_id=user.id)
+    assert (
+        corpus.profiles.view(user.id)["interests"] == []
+        and corpus.profiles.view(user.id)["facts"]["language"] is None
+    )
+
+
+def test_users_export_and_delete_with_a_canary(corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from chatbot.cli import app
+
+    user = corpus.repo.ensure_user(username="leaver")
+    private = Path(corpus.settings.data_dir) / "private"
+    private.mkdir()
+    (private / "secret.md").write_text(f"# Secret\n\n{CANARY} the bike chain secret is wax.")
+    IngestJob(store=corpus.store, embedder=corpus.embed_model, settings=corpus.settings.ingest).run(
+        [private], user=user.id
+    )
+    done = ask(
+        corpus, user.id, f"I'm interested in {CANARY.lower()}. What is the bike chain secret?"
+    )
+    corpus.chat.rate(
+        user_id=user.id, message_id=done.message_id, rating="down", comment=f"{CANARY} comment"
+    )
+    corpus.close()
+
+    runner = CliRunner()
+    out = tmp_path / "export.json"
+    result = runner.invoke(app, ["users", "export", "leaver", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    exported = out.read_text()
+    assert exported.count(CANARY) >= 3 and "password_hash" not in exported
+    data = json.loads(exported)
+    assert data["profile"]["interests"] and data["private_documents"][0]["title"] == "Secret"
+
+    result = runner.invoke(app, ["users", "delete", "leaver", "--yes"])
+    assert result.exit_code == 0, result.output
+    data_dir = Path(corpus.settings.data_dir)
+    leftovers = [
+        p for p in data_dir.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()
+    ]
+    assert leftovers == [p for p in leftovers if p.is_relative_to(private)]  # only the source file
+    from chatbot.container import Container
+    from chatbot.settings import Settings
+
+    fresh = Container(Settings())
+    assert fresh.repo.get_user_by_name(username="leaver") is None
+    assert fresh.store.documents(acl=acl_for(user=user.id)) == []
+    fresh.close()

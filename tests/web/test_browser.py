@@ -1,0 +1,248 @@
+"""Real-browser tests: Debian's Chromium driven by Playwright against the real app (fake models).
+
+Screenshots go to tests/artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.conftest import ARTIFACTS, ROOT, make_ingester
+from tests.web.live import CHROMIUM, CHROMIUM_ARGS, HOST_PAGE, free_port, serve_app, serve_folder
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make browser installs it)"
+)
+TIMEOUT_MS = 20_000
+QUESTION = "How often should I clean and lubricate my bike chain?"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The whole app on a free port, with the sample corpus and one widget site."""
+    from chatbot.container import Container
+    from chatbot.settings import EmbeddingSettings, LLMSettings, Settings
+    from chatbot.web.app import create_app
+
+    data = tmp_path_factory.mktemp("live") / "data"
+    settings = Settings(
+        environment="test",
+        data_dir=data,
+        llm=LLMSettings(mode="fake"),
+        embedding=EmbeddingSettings(mode="fake"),
+    )
+    container = Container(settings)
+    ingester = make_ingester(container)
+    ingester([ROOT / "data" / "samples"], user=None)
+    app = create_app(container, ingester=ingester)
+    host_dir = tmp_path_factory.mktemp("host")
+    host_port, other_port = free_port(), free_port()
+    site = container.repo.create_widget_site(
+        key="sk_live", secret="live-secret", origins=[f"http://127.0.0.1:{host_port}"]
+    )
+    with serve_app(app, free_port()) as url:
+        (host_dir / "index.html").write_text(
+            HOST_PAGE.format(api=url, key=site.key), encoding="utf-8"
+        )
+        with serve_folder(host_dir, host_port) as host, serve_folder(host_dir, other_port) as other:
+            yield {"url": url, "host": host, "other": other, "container": container, "site": site}
+    container.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser profile; fails the test if the page reports a CSP violation."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    yield page
+    context.close()
+    violations = [m for m in console if "Content Security Policy" in m]
+    assert not violations, violations
+
+
+def shot(page: Any, name: str, **kw: Any) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), **kw)
+    return path
+
+
+def sign_up(page: Any, live: dict[str, Any], name: str) -> None:
+    page.goto(live["url"] + "/ui/")
+    page.wait_for_url("**/login**")
+    shot(page, "01-login")
+    page.click("#tab-signup")
+    page.fill("#username", name)
+    page.fill("#password", "password123")
+    page.click("#submit")
+    page.wait_for_selector("#question textarea")
+
+
+WATCH_STREAM = """() => {
+  window.__seen = new Set();
+  new MutationObserver(() => {
+    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    if (bots.length) window.__seen.add(bots[bots.length - 1].innerText.length);
+  }).observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_ui_signup_ask_stream_cite_and_rate(page: Any, live: dict[str, Any]) -> None:
+    sign_up(page, live, "alice")
+    page.evaluate(WATCH_STREAM)
+    page.fill("#question textarea", QUESTION)
+    page.click("#send")
+    sources = page.wait_for_selector('#chat [data-testid="bot"] details.sources')
+    answer = page.locator('#chat [data-testid="bot"]').last
+    assert "[1]" in answer.inner_text()
+    assert page.evaluate("window.__seen.size") >= 3, "the answer grew in several steps"
+    sources.click()  # expand the citation
+    assert page.locator("#chat details.sources blockquote").first.is_visible()
+    page.click("#why")  # open "Why this answer?"
+    page.wait_for_selector("#why table")
+    assert "Question as understood" in page.inner_text("#why")
+    shot(page, "02-ui-answer", full_page=True)
+
+    page.locator('#chat button[aria-label="Dislike"]').last.click()
+    page.wait_for_selector("#feedback-details", state="visible")
+    page.click("#reason input")
+    page.keyboard.type("wrong")
+    page.keyboard.press("Enter")
+    page.fill("#comment textarea", "the interval is off")
+    page.click("#send-feedback")
+    page.wait_for_selector("#feedback-status:has-text('feedback was saved')")
+    shot(page, "03-ui-feedback")
+
+    repo = live["container"].repo
+    alice = repo.get_user_by_name(username="alice")
+    (row,) = repo.list_feedback(user_id=alice.id)
+    assert (row.rating, row.reason, row.comment) == ("down", "wrong", "the interval is off")
+
+    page.click("#logout")
+    page.wait_for_url("**/login")
+    page.goto(live["url"] + "/ui/")
+    page.wait_for_url("**/login**")  # the session is gone
+
+
+def test_ui_conversations_chinese_upload_and_admin(page: Any, live: dict[str, Any]) -> None:
+    container = live["container"]
+    sign_up(page, live, "carol")
+    page.fill("#question textarea", "自行车链条应该多久清洁一次？")
+    page.click("#send")
+    page.wait_for_selector('#chat [data-testid="bot"] details.sources')
+    page.click("#new-conversation")
+    page.fill("#question textarea", "xylophone zeppelin quokka?")  # nothing answers this
+    page.click("#send")
+    page.wait_for_selector('#chat [data-testid="bot"]:has-text("No source answered")')
+    page.click("#new-conversation")
+    page.fill("#question textarea", QUESTION)
+    page.click("#send")
+    page.wait_for_selector('#chat [data-testid="bot"] details.sources')
+    radios = page.locator("#conversations label")
+    assert radios.count() == 3
+    radios.filter(has_text="自行车").click()  # switch back to the Chinese conversation
+    page.wait_for_selector('#chat [data-testid="user"]:has-text("自行车链条")')
+    page.fill("#title textarea, #title input", "链条保养")
+    page.get_by_role("button", name="Rename").click()
+    page.wait_for_selector("#conversations label:has-text('链条保养')")
+    shot(page, "04-ui-chinese", full_page=True)
+
+    page.get_by_role("tab", name="My documents").click()
+    notes = ROOT / "tests" / "artifacts" / "carol-notes.md"
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    notes.write_text("# Carol's tyre notes\n\nMy tyre pressure is 4.5 bar.\n", encoding="utf-8")
+    page.set_input_files("#upload input[type=file]", str(notes))
+    page.wait_for_selector("#upload-status:has-text('added')")
+    assert "Carol's tyre notes" in page.inner_text("#my-documents")
+    shot(page, "05-ui-documents", full_page=True)
+    carol = container.repo.get_user_by_name(username="carol")
+    assert (container.settings.data_dir / "uploads" / carol.id / "carol-notes.md").exists()
+    temp = Path(os.environ.get("GRADIO_TEMP_DIR", "/tmp/gradio"))
+    assert not list(temp.rglob("carol-notes.md")), "Gradio's temp copy is deleted"
+
+    assert page.get_by_role("tab", name="Admin").count() == 0
+    container.repo.update_account(user_id=carol.id, role="admin")
+    page.reload()
+    page.get_by_role("tab", name="Admin").click()
+    page.wait_for_selector("#admin-summary:has-text('rating')")
+    shot(page, "06-ui-admin", full_page=True)
+    assert "xylophone" in page.inner_text("#refused"), "listed under answered I don't know"
+    page.wait_for_timeout(500)
+    shot(page, "06-ui-admin", full_page=True)
+
+
+def test_widget_on_an_allowed_host_page(page: Any, live: dict[str, Any]) -> None:
+    page.goto(live["host"] + "/")
+    page.click("chatbot-widget .bubble")
+    page.fill("chatbot-widget textarea", QUESTION)
+    page.keyboard.press("Enter")
+    answer = page.wait_for_selector("chatbot-widget .msg.bot details")
+    assert "[1]" in page.locator("chatbot-widget .msg.bot").last.inner_text()
+    answer.click()
+    page.click("chatbot-widget button[aria-label='Not helpful']")
+    page.select_option("chatbot-widget select", "incomplete")
+    page.get_by_role("button", name="Send").first.click() if False else page.locator(
+        "chatbot-widget .rate button", has_text="Send"
+    ).click()
+    page.wait_for_selector("chatbot-widget .thanks:has-text('Thanks')")
+    shot(page, "07-widget-answer")
+    state = page.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]))")
+    assert state["visitor"] and state["conversation"]
+    # the visitor's conversation comes back after a reload
+    page.reload()
+    page.click("chatbot-widget .bubble")
+    page.wait_for_selector("chatbot-widget .msg.user")
+    repo = live["container"].repo
+    rows = [r for r in repo.list_feedback() if r.reason == "incomplete"]
+    assert len(rows) == 1 and rows[0].rating == "down"
+    visitor = repo.get_user(user_id=rows[0].user_id)
+    assert visitor.is_anonymous
+
+
+def test_widget_on_a_refused_origin(page: Any, live: dict[str, Any]) -> None:
+    page.goto(live["other"] + "/")
+    page.click("chatbot-widget .bubble")
+    page.fill("chatbot-widget textarea", QUESTION)
+    page.keyboard.press("Enter")
+    error = page.wait_for_selector("chatbot-widget .msg.error")
+    assert "not available on this site" in error.inner_text()
+    shot(page, "08-widget-refused")
+    r = httpx.post(
+        live["url"] + "/api/chat",
+        json={"message": QUESTION},
+        headers={"origin": live["other"], "x-site-key": live["site"].key},
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+
+
+def test_widget_markdown_is_sanitised(page: Any, live: dict[str, Any]) -> None:
+    page.goto(live["host"] + "/")
+    page.wait_for_function("window.ChatbotWidget !== undefined")
+    html = page.evaluate(
+        """ChatbotWidget.render('<img src=x onerror=alert(1)> ![pic](https://evil.example/x.png) '
+        + '[bad](javascript:alert(1)) [ok](https://example.org/a?b=1&c=2) **bold** <script>x</script>')"""
+    )
+    assert "<img" not in html and "<script" not in html and "evil.example" not in html
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in html
+    assert 'rel="noopener noreferrer nofollow"' in html
+    assert "javascript:" not in html.split("href=")[-1] or 'href="javascript' not in html
+    assert "<strong>bold</strong>" in html
