@@ -9,6 +9,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 RUN python -m venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH
+RUN pip install --disable-pip-version-check -q 'pip>=25.3'
 RUN pip install --disable-pip-version-check -q torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY chatbot/ chatbot/

@@ -9,13 +9,14 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-scaleout lint browser eval eval-quick bench bench-store clean
+.PHONY: install run test test-long test-security test-scaleout lint browser eval eval-quick bench bench-store clean
 
 install: $(STAMP)
 
 # torch first (the CPU build that lies on this machine), then the project with its extras.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --disable-pip-version-check -q 'pip>=25.3'  # CVE-2023-5752, CVE-2025-8869
 	$(PIP) install --disable-pip-version-check -q torch==2.13.0
 	$(PIP) install --disable-pip-version-check -q -e '.[model,dev]'
 	touch $(STAMP)
@@ -32,6 +33,19 @@ lint: install
 test: install lint browser eval-quick
 	$(VENV)/bin/pytest
 	$(MAKE) test-scaleout
+
+# The security and reliability battery (docs/security.md) alone, as in make test.
+test-security: install
+	$(VENV)/bin/pytest -q tests/security tests/reliability
+
+# The slow parts of the battery: 30 min soak, 10 min of atheris per parser, 100 crash trials,
+# 200 schemathesis examples per operation. Bounded by the numbers below (about 90 minutes).
+SOAK_SECONDS ?= 1800
+FUZZ_SECONDS ?= 600
+test-long: install
+	CHATBOT_TEST_LONG=1 CHATBOT_SOAK_SECONDS=$(SOAK_SECONDS) CHATBOT_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  CHATBOT_SCHEMA_EXAMPLES=200 $(VENV)/bin/pytest -q -p no:randomly --timeout=7200 \
+	  tests/security tests/reliability
 
 # The same code against real servers: PostgreSQL (Debian's package), Milvus 2.3.5 standalone
 # (.venv-milvus) and a llama.cpp server (.venv-llamacpp), all in a loopback-only network

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from chatbot.backup_cli import backup_command, restore_command
 from chatbot.container import Container
 from chatbot.domain import DoneEvent, InvalidInputError, NotFoundError, TokenEvent
 from chatbot.models.server_errors import ModelServerError
@@ -30,6 +31,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(sites_app, name="sites")
 app.add_typer(db_app, name="db")
 app.command("migrate")(migrate_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 add_account_commands(users_app)
 console = Console(stderr=True)
 
@@ -41,7 +44,13 @@ def _container() -> Container:
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("llama_index", "sentence_transformers", "httpx", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return Container(settings)
+    from chatbot.container import DataDirError
+
+    try:
+        return Container(settings)
+    except DataDirError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
 
 
 @config_app.command("show")
@@ -276,12 +285,35 @@ def serve(
         console.print("[bold]Store is empty: ingesting data/samples ...")
         run_ingest(container, [SAMPLES_DIR], user=None, group=None, prune=False, console=console)
     settings: Settings = container.settings
+    if settings.llm.mode == "local":
+        _prepare_local_model(container)
     uvicorn.run(
         create_app(container, ingester=_web_ingester(container)),
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level="info",
     )
+
+
+def _prepare_local_model(container: Container) -> None:
+    """Convert the local LLM before serving (once, ~1-2 min) and load it in the background."""
+    import threading
+
+    from chatbot.models.local_weights import ensure_local_model
+
+    settings = container.settings
+    ensure_local_model(settings.llm.model, settings.models_dir, progress=console.print)
+
+    def warm_up() -> None:
+        try:
+            container.embed_model.get_query_embedding("warm up")
+            load = getattr(container.chat_model, "load", None)
+            if callable(load):
+                load()
+        except Exception as exc:  # the first request will report it properly
+            console.print(f"[yellow]warm-up failed:[/] {exc}")
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 
 @app.command("eval")

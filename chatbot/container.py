@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatbot.settings import Settings
@@ -30,6 +33,34 @@ def _offline_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+class DataDirError(RuntimeError):
+    """The data directory cannot be written (read-only mount, permissions, full disk)."""
+
+
+def check_data_dir(path: Path) -> None:
+    """Fail fast with a clear message when the data directory is not writable.
+
+    A WAL database on a read-only mount cannot even be opened for reading (security guide
+    4.6), so without this check the first query fails with "unable to open database file".
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        why = {
+            errno.EROFS: "is on a read-only file system",
+            errno.EACCES: "is not writable by this user",
+            errno.EPERM: "is not writable by this user",
+            errno.ENOSPC: "is on a full disk",
+        }.get(exc.errno or 0, f"cannot be written ({exc.strerror or exc})")
+        hint = "remount it read-write" if exc.errno == errno.EROFS else "fix it"
+        raise DataDirError(
+            f"the data directory {path} {why} (read-only storage is not supported: "
+            f"{hint}, or point CHATBOT_DATA_DIR elsewhere); nothing was changed"
+        ) from exc
+
+
 @dataclass
 class Container:
     """Everything the entry points need, built lazily and once."""
@@ -39,6 +70,7 @@ class Container:
 
     def __post_init__(self) -> None:
         _offline_environment()
+        check_data_dir(self.settings.data_dir)
 
     @cached_property
     def embed_model(self) -> BaseEmbedding:
@@ -112,10 +144,11 @@ class Container:
 
     @cached_property
     def privacy(self) -> PrivacyService:
-        from chatbot.privacy import PrivacyService
+        from chatbot.privacy import DELETION_LOG, PrivacyService
 
+        data = self.settings.data_dir
         return PrivacyService(
-            self.repo, self.profiles.store, self.store, self.settings.data_dir / "uploads"
+            self.repo, self.profiles.store, self.store, data / "uploads", data / DELETION_LOG
         )
 
     def close(self) -> None:

@@ -142,15 +142,16 @@ class ChatService:
         recommendations: tuple[Recommendation, ...] = ()
         explanation: tuple[str, ...] = ()
         if self.profiles is not None:
-            self.profiles.learn_from_turn(
-                user_id=user_id,
-                message_id=saved.id,
-                user_message=message,
-                question=understanding.standalone_question,
-                context=context,
-                citations=citations,
-                refused=refused or gate == "chitchat",
-            )
+            if profiles is not None:  # nothing is learned while off, nor from a comparison
+                self.profiles.learn_from_turn(
+                    user_id=user_id,
+                    message_id=saved.id,
+                    user_message=message,
+                    question=understanding.standalone_question,
+                    context=context,
+                    citations=citations,
+                    refused=refused or gate == "chitchat",
+                )
             explanation = self.profiles.explain(trace, context)
             seen = [c.doc_id for c in citations] + [c.doc_id for c in context[:1]]
             recommendations = self.profiles.recommend(

@@ -40,8 +40,31 @@ def read_file(path: Path, *, max_bytes: int) -> ParsedFile:
         data = path.read_bytes()
     except OSError as exc:
         raise SkipFile(f"unreadable: {exc.strerror or exc}") from exc
-    parsed = reader(data, path)
-    text = _normalise(parsed.text)
+    return parse_bytes(data, path)
+
+
+def parse_bytes(data: bytes, path: Path) -> ParsedFile:
+    """Parse file content of the type ``path``'s suffix names; only ever raises ``SkipFile``.
+
+    Parser libraries raise whatever they like on hostile input (``zlib.error`` from a damaged
+    DOCX, ``RecursionError`` from deeply nested JSON, found by the fuzzer in tests/security);
+    every such failure becomes a SkipFile with the reason.
+    """
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise SkipFile(f"unsupported file type {path.suffix or '(none)'}")
+    kind = path.suffix.lower().lstrip(".").upper()
+    try:
+        parsed = reader(data, path)
+        text = _normalise(parsed.text)
+    except SkipFile:
+        raise
+    except RecursionError as exc:
+        raise SkipFile(f"corrupt {kind}: nested too deeply") from exc
+    except MemoryError as exc:
+        raise SkipFile(f"corrupt {kind}: too large when parsed") from exc
+    except Exception as exc:
+        raise SkipFile(f"corrupt {kind}: {type(exc).__name__}: {exc}"[:300]) from exc
     if not text.strip():
         raise SkipFile("no text content")
     return ParsedFile(text=text, title=(parsed.title or path.stem).strip()[:300])
@@ -119,12 +142,24 @@ def _read_pdf(data: bytes, path: Path) -> ParsedFile:
     return ParsedFile("\n\n".join(pages), title)
 
 
+DOCX_MAX_INFLATED = 200_000_000  # bytes the archive may expand to (zip bombs)
+
+
 def _read_docx(data: bytes, path: Path) -> ParsedFile:
     import io
     import zipfile
 
     import docx
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # zipfile never inflates a member past its declared size, so this bound holds
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise SkipFile(f"corrupt DOCX: {exc}") from exc
+    if inflated > DOCX_MAX_INFLATED:
+        limit = DOCX_MAX_INFLATED / 1e6
+        raise SkipFile(f"DOCX expands to {inflated / 1e6:.0f} MB (limit {limit:.0f} MB)")
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -170,7 +205,15 @@ def _read_jsonl(data: bytes, path: Path) -> ParsedFile:
     return ParsedFile("\n\n".join(_record_to_text(r) for r in records), "")
 
 
+# Characters that only hide text (Unicode tags, zero-width space, word joiner, BOM, bidi
+# overrides) are dropped at ingestion: they carry invisible prompt injections (guide LLM01).
+_INVISIBLE = re.compile(
+    "[\U000e0000-\U000e007f\u200b\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069]"
+)
+
+
 def _normalise(text: str) -> str:
+    text = _INVISIBLE.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()

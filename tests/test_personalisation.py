@@ -86,20 +86,31 @@ def test_stated_facts_shape_the_answer_prompt(corpus) -> None:  # type: ignore[n
 
 def test_ambiguous_question_resolves_toward_interests_and_can_be_compared(corpus) -> None:  # type: ignore[no-untyped-def]
     investor = corpus.repo.ensure_user(username="investor")
+    gardener = corpus.repo.ensure_user(username="gardener")
     for q in (
         "What is the 50/30/20 budget?",
         "How do savings fit a budget?",
         "What are needs and wants in a budget?",
     ):
         ask(corpus, investor.id, q)
-    personal = ask(corpus, investor.id, "How can I increase the yield?")
-    plain = ask(corpus, investor.id, "How can I increase the yield?", personalise=False)
-    assert personal.citations[0].title == "Dividend yield", personal.answer
-    assert plain.citations[0].title == "Tomato yield"  # the unpersonalised ranking
-    boosted = [e for e in personal.trace["retrieval"]["selected"] if e.get("interest_terms")]
+    for q in (
+        "How do I feed tomato plants?",
+        "What improves garden soil?",
+        "When do tomatoes need feeding?",
+    ):
+        ask(corpus, gardener.id, q)
+    question = "How can I increase the yield?"
+    for_investor = ask(corpus, investor.id, question)
+    for_gardener = ask(corpus, gardener.id, question)
+    assert for_investor.citations[0].title == "Dividend yield", for_investor.answer
+    assert for_gardener.citations[0].title == "Tomato yield", for_gardener.answer
+    plain_investor = ask(corpus, investor.id, question, personalise=False)
+    plain_gardener = ask(corpus, gardener.id, question, personalise=False)
+    assert plain_investor.trace["context_chunk_ids"] == plain_gardener.trace["context_chunk_ids"]
+    assert plain_investor.trace["personalisation"] is None
+    boosted = [e for e in for_investor.trace["retrieval"]["selected"] if e.get("interest_terms")]
     assert boosted and "financ" in boosted[0]["interest_terms"]
-    assert any("you often ask about finance" in line for line in personal.explanation)
-    assert plain.trace["personalisation"] is None
+    assert any("you often ask about finance" in line for line in for_investor.explanation)
 
 
 def test_switches_turn_personalisation_off(corpus) -> None:  # type: ignore[no-untyped-def]

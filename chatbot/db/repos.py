@@ -169,7 +169,11 @@ class Repository:
         return conversation
 
     def delete_conversation(self, *, user_id: str, conversation_id: str) -> None:
-        """Delete a conversation with its messages, their traces and all feedback on them."""
+        """Delete a conversation with its messages, their traces and all feedback on them.
+
+        Like ``delete_user``, the WAL is then checkpointed and truncated: until a checkpoint the
+        main file still holds the pages as they were before the delete (tests/reliability I3).
+        """
         with session_scope(self._engine) as session:
             _owned_conversation(session, user_id, conversation_id, lock=True)
             message_ids = select(Message.id).where(Message.conversation_id == conversation_id)
@@ -178,6 +182,7 @@ class Repository:
                 delete(Conversation).where(col(Conversation.id) == conversation_id),
                 execution_options=_NO_SYNC,
             )
+        self._truncate_sqlite_wal()
 
     # --------------------------------------------------------------- messages
 

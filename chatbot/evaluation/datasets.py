@@ -137,10 +137,15 @@ def select(
 ) -> list[QAItem]:
     """The questions a run uses.
 
-    ``limit`` takes that many questions evenly spaced through the file, so that every part of a file
-    sorted by question type is represented; the choice is deterministic.
+    Questions with empty text are left out (the chat refuses empty messages). ``limit`` takes
+    that many questions evenly spaced through the file, so that every part of a file sorted by
+    question type is represented; the choice is deterministic.
     """
-    chosen = [q for q in items if not (exclude_ambiguous and q.ambiguous)]
+    chosen = [
+        q
+        for q in items
+        if q.question.strip() and not (exclude_ambiguous and q.ambiguous)  # nothing to ask
+    ]
     if 0 < limit < len(chosen):
         step = len(chosen) / limit
         chosen = [chosen[int(i * step)] for i in range(limit)]

@@ -136,6 +136,8 @@ def _ask_all(run: EvalRun, systems: list[System], console: Console) -> None:
                 seconds[system.name] += time.perf_counter() - t
             run.questions.append(record)
             progress.advance(task)
+            if not console.is_terminal:  # a log file gets one line per question instead
+                console.print(f"{len(run.questions)}/{len(run.items)} {item.id}", highlight=False)
     for name, value in seconds.items():
         run.runtime_s[f"questions.{name}"] = round(value, 1)
 

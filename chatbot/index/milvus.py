@@ -4,8 +4,8 @@
   by the dense search path (recall 0.69 unfiltered, 0.25-0.35 filtered on Milvus 2.3.5).
 * Milvus upserts where LanceDB appends: the store runs in ``upsert_mode`` so writing a chunk id
   twice keeps one row, as the LanceDB path does by deleting first.
-* Reads use ``Strong`` consistency, so a write by one app process is visible to the next query
-  of any other; ``optimize`` flushes and waits until the HNSW index covers every row before
+* Reads use ``Strong`` consistency (``store.consistency``, fixed when the collection is
+  created), so a write by one app process is visible to the next query of any other; ``optimize`` flushes and waits until the HNSW index covers every row before
   recall-sensitive reads (searches on growing segments use a temporary index).
 * Ids and doc ids are quoted with JSON escapes in filter expressions (the stock ``delete``
   wraps them in bare double quotes), and node deletes go by primary key.
@@ -86,7 +86,7 @@ def open_milvus(settings: StoreSettings) -> tuple[ChatbotMilvusVectorStore, Milv
             overwrite=False,
             upsert_mode=True,
             similarity_metric="IP",  # vectors are normalised: inner product = cosine
-            consistency_level="Strong",
+            consistency_level=settings.consistency,
             index_config={"index_type": "HNSW", "M": 16, "efConstruction": 128},
             search_config={"params": {"ef": settings.ef}},
             scalar_field_names=[domain.ACL],

@@ -57,6 +57,12 @@ class ChunkStore:
         with self._local_lock, self.catalog.write_lock():
             yield
 
+    @contextmanager
+    def write_locked(self) -> Iterator[None]:
+        """Hold the store's write lock: no writer in any process commits meanwhile (backups)."""
+        with self._write_lock_all():
+            yield
+
     # -- writing -----------------------------------------------------------------------------
 
     def write(self, docs: Sequence[PreparedDocument]) -> None:

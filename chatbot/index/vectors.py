@@ -149,7 +149,10 @@ class LanceOps:
             return
         rows = table.count_rows()
         if rows >= self.settings.ann_min_rows and not has_vector_index(table):
-            partitions = max(16, min(1024, int(rows**0.5)))
+            # IVF_HNSW: an HNSW graph inside each partition, so a few large partitions that the
+            # query probes all of (nprobes) keep recall ~1.0; sqrt(N) partitions with
+            # nprobes=64 gave recall@5 0.31 at 200k chunks.
+            partitions = max(4, min(self.settings.nprobes, rows // 4096))
             table.create_index(
                 metric="cosine",
                 vector_column_name="vector",

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from chatbot import __version__
 from chatbot.container import Container
-from chatbot.web import pages, routes_auth, routes_chat, routes_documents
+from chatbot.web import pages, routes_auth, routes_chat, routes_documents, routes_profile
 from chatbot.web.context import Ctx, WebContext
 from chatbot.web.documents import Ingester
 from chatbot.web.errors import install_error_handlers
@@ -25,7 +25,10 @@ from chatbot.web.pages import STATIC_DIR, LoginRedirect
 DESCRIPTION = """Grounded, cited answers over your documents.
 
 * Sign in with `POST /api/auth/login` (or sign up); the session is an HttpOnly cookie.
-* `POST /api/chat` streams Server-Sent Events: `sources`, `token`..., then `done` (or `error`).
+* `POST /api/chat` streams Server-Sent Events: `sources`, `token`..., then `done` (or `error`);
+  `done` has `recommendations` and the personalisation `explanation`.
+* `/api/profile` shows and edits what personalisation learned; `/api/me/export` and
+  `DELETE /api/me` give your data / erase it.
 * Widget requests carry `X-Site-Key` (and `X-Visitor-Token` or a host-signed `X-User-Token`)
   and must come from one of the site's origins.
 * Errors are always `{"error": {"code": ..., "message": ...}}`.
@@ -47,7 +50,7 @@ def create_app(
     app.state.container = container
     app.state.web = context
     install_error_handlers(app)
-    for module in (pages, routes_auth, routes_chat, routes_documents):
+    for module in (pages, routes_auth, routes_chat, routes_documents, routes_profile):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["service"], summary="Liveness, store size and queue depth")

@@ -101,11 +101,16 @@ class UserDocuments:
         return UploadResult(_info(doc), status)
 
     def delete(self, user_id: str, doc_id: str) -> None:
-        """Delete one of the user's documents: chunks, vectors and the uploaded file."""
+        """Delete one of the user's documents: chunks, vectors and the uploaded file.
+
+        The store is purged too (old vector versions, the BM25 index's tombstones, the catalog's
+        WAL), so the text is gone from disk, not only from queries (tests/reliability I2).
+        """
         doc = self.store.document(doc_id) if len(doc_id) <= 64 else None
         if doc is None or doc.acl != acl_for(user=user_id):
             raise NotFoundError(DOCUMENT_NOT_FOUND)
         self.store.delete_documents([doc_id])
+        self.store.optimize(purge=True)
         path = Path(doc.source)
         if path.is_relative_to((self.uploads_dir / user_id).resolve()):
             path.unlink(missing_ok=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatbot.domain import InvalidInputError, NotFoundError
@@ -25,7 +28,10 @@ _CODES = {
     422: "invalid_request",
     429: "rate_limited",
     503: "busy",
+    507: "storage_full",
 }
+_FULL = ("database or disk is full", "no space left on device", "disk quota exceeded")
+_READ_ONLY = ("readonly database", "read-only file system", "read only file system")
 
 
 class ApiError(Exception):
@@ -44,6 +50,27 @@ class ApiError(Exception):
 
 class UnavailableError(RuntimeError):
     """A feature is not available in this server (e.g. uploads without an ingester)."""
+
+
+def storage_problem(exc: BaseException) -> tuple[int, str, str] | None:
+    """(status, code, message) when ``exc`` (or its cause) is a full or read-only disk.
+
+    SQLite says "database or disk is full", the OS says ENOSPC or EROFS, LanceDB and pyarrow
+    wrap the OS message in their own errors; all of them become one clear answer instead of a
+    500 (tests/reliability H1).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        number = getattr(current, "errno", None)
+        text = str(current).lower()
+        if number in (errno.ENOSPC, errno.EDQUOT) or any(m in text for m in _FULL):
+            return 507, "storage_full", "the server's disk is full; nothing was changed, try later"
+        if number == errno.EROFS or any(m in text for m in _READ_ONLY):
+            return 503, "storage_read_only", "the server's storage is read-only; try later"
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return None
 
 
 def error_response(
@@ -81,6 +108,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+    async def _storage(request: Request, exc: Exception) -> JSONResponse:
+        """A full or read-only disk is an expected condition: a clear answer, connection kept."""
+        problem = storage_problem(exc)
+        if problem is None:
+            raise exc  # anything else is a crash: the handler below answers 500
+        status, code, message = problem
+        log.error("%s on %s %s: %s", code, request.method, request.url.path, exc)
+        return error_response(status, message, code=code)
+
+    for kind in (OSError, RuntimeError, sqlite3.Error, SQLAlchemyError):
+        app.add_exception_handler(kind, _storage)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,11 @@
   the stream passes the limit (chunked uploads).
 * Every response gets nosniff, a Referrer-Policy and a CSP suited to the path; ``/ui`` may be
   framed only by the configured origins (``frame-ancestors 'none'`` by default).
+* Gradio's file and proxy routes under ``/ui`` (``file=``, ``file/``, ``proxy=``) are closed:
+  Gradio serves its upload cache to every signed-in user who knows a path (security guide 1.4,
+  measured again by tests/security C5), and our UI never needs them. So are its developer
+  routes (``dev/reload`` is an endless event stream polling 20 times a second, open to any
+  signed-in user; ``vibe-*``, ``run-history``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,15 @@ DOCS_CSP = (
     "https://fastapi.tiangolo.com; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 API_CSP = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+CLOSED_UI_ROUTES = (
+    "/file=",
+    "/file/",
+    "/proxy=",
+    "/dev/",
+    "/vibe-",
+    "/undo-vibe-edit",
+    "/run-history",
+)
 
 
 class WebSecurityMiddleware:
@@ -75,10 +89,14 @@ class WebSecurityMiddleware:
         if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
             await self._preflight(is_api and await self._allowed(origin), origin, path, send)
             return
+        if _closed_ui_route(path):
+            body = {"error": {"code": "not_found", "message": "not found"}}
+            await _respond(send, 404, json.dumps(body).encode(), {}, path, self)
+            return
         limit = self._limit(path, scope["method"])
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await _too_large(limit, send)
+            await _too_large(limit, send, path, self)
             return
         cors_origin = origin if is_api and origin and await self._allowed(origin) else None
         state = {"received": 0, "too_large": False, "started": False}
@@ -106,7 +124,7 @@ class WebSecurityMiddleware:
             if not state["too_large"]:
                 raise
         if state["too_large"] and not state["started"]:
-            await _too_large(limit, send)
+            await _too_large(limit, send, path, self)
 
     def _limit(self, path: str, method: str) -> int:
         if method in ("GET", "HEAD", "OPTIONS", "DELETE"):
@@ -191,6 +209,15 @@ class WebSecurityMiddleware:
         }
 
 
+def _closed_ui_route(path: str) -> bool:
+    """Gradio's routes that serve files from its shared cache or proxy URLs (never needed)."""
+    if not (path == "/ui" or path.startswith("/ui/")):
+        return False
+    rest = path[3:]
+    rest = rest.removeprefix("/gradio_api")
+    return rest.startswith(CLOSED_UI_ROUTES)
+
+
 async def _respond(
     send: Send, status: int, body: bytes, headers: dict[str, str], path: str, mw: Any
 ) -> None:
@@ -204,19 +231,18 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _too_large(limit: int, send: Send) -> None:
+async def _too_large(limit: int, send: Send, path: str, mw: Any) -> None:
     message = f"the request body is larger than the limit of {limit} bytes"
     body = json.dumps({"error": {"code": "too_large", "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-content-type-options", b"nosniff"),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    start: Message = {
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    mw._secure(MutableHeaders(scope=start), path, None, {}, strip=False)  # CSP, nosniff, ...
+    await send(start)
     await send({"type": "http.response.body", "body": body})

@@ -22,7 +22,7 @@ from chatbot.domain import (
 )
 from chatbot.web.auth import Principal
 from chatbot.web.context import AnyCaller, Ctx, WebContext, current_principal
-from chatbot.web.errors import ApiError
+from chatbot.web.errors import ApiError, storage_problem
 from chatbot.web.gate import QueueFull, Ticket
 from chatbot.web.sse import (
     chunk_public,
@@ -44,6 +44,9 @@ class ChatRequest(BaseModel):
         min_length=1, max_length=8000, examples=["How often should I oil my chain?"]
     )
     conversation_id: str | None = Field(None, max_length=64)
+    personalise: bool = Field(
+        True, description="false: answer without your profile (to compare with the usual answer)"
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -94,6 +97,7 @@ def chat(body: ChatRequest, request: Request, context: Ctx) -> StreamingResponse
             message=message,
             acls=principal.acls,
             conversation_id=body.conversation_id,
+            personalise=body.personalise,
         )
 
     return StreamingResponse(
@@ -120,7 +124,12 @@ async def _stream(ticket: Ticket, events: Any, principal: Principal) -> AsyncIte
     except (InvalidInputError, NotFoundError) as exc:
         code = "not_found" if isinstance(exc, NotFoundError) else "invalid_input"
         yield sse("error", {"error": {"code": code, "message": str(exc)}})
-    except Exception:
+    except Exception as exc:
+        problem = storage_problem(exc)
+        if problem is not None:
+            log.error("chat stream failed: %s: %s", problem[1], exc)
+            yield sse("error", {"error": {"code": problem[1], "message": problem[2]}})
+            return
         log.exception("chat stream failed")
         yield sse("error", {"error": {"code": "internal_error", "message": "the answer failed"}})
     finally:

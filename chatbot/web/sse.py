@@ -1,7 +1,8 @@
 """Server-Sent Events for ``POST /api/chat`` and the public (JSON) shape of chat objects.
 
 The stream is ``sources`` (the passages found), ``token`` (answer text as it is generated),
-then ``done`` (final answer, citations, ids) or ``error``. Server file paths never leave the
+then ``done`` (final answer, citations, ids, recommendations and the personalisation
+``explanation`` lines) or ``error``. Server file paths never leave the
 server: a source is shown by its file name.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from pathlib import PurePath
 from typing import Any
 
-from chatbot.domain import Citation, DoneEvent, RetrievedChunk
+from chatbot.domain import Citation, DoneEvent, Recommendation, RetrievedChunk
 
 QUOTE_CHARS = 400
 
@@ -58,8 +59,10 @@ def done_public(done: DoneEvent, *, visitor_token: str | None = None) -> dict[st
         "answer": done.answer,
         "citations": [citation_public(c) for c in done.citations],
         "refused": done.refused,
-        # PERSONALISATION: recommended follow-ups/documents, when the service provides them.
-        "recommendations": [_plain(r) for r in getattr(done, "recommendations", None) or ()],
+        "recommendations": [
+            recommendation_public(r, answer_language(done)) for r in done.recommendations
+        ],
+        "explanation": list(done.explanation),
     }
     if visitor_token:
         data["visitor_token"] = visitor_token
@@ -89,11 +92,31 @@ def conversation_public(conversation: Any) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> Any:
-    """A recommendation as JSON-ready data (dataclass, mapping or anything printable)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    return dict(value) if isinstance(value, Mapping) else str(value)
+def recommendation_public(rec: Recommendation, language: str = "en") -> dict[str, Any]:
+    """A suggested document or follow-up question (a file name, never the server path).
+
+    ``ask`` is what clicking it asks: the follow-up question itself, or for a document
+    "Tell me about <title>" (请介绍一下《<title>》 after a Chinese answer).
+    """
+    if rec.kind == "question":
+        ask = rec.text
+    elif language == "zh":
+        ask = f"请介绍一下《{rec.text}》"
+    else:
+        ask = f"Tell me about {rec.text}"
+    return {
+        "kind": rec.kind,
+        "text": rec.text,
+        "ask": ask,
+        "doc_id": rec.doc_id,
+        "source": display_source(rec.source) if rec.source else "",
+        "reason": rec.reason,
+    }
+
+
+def answer_language(done: DoneEvent) -> str:
+    understanding = done.trace.get("understanding") or {}
+    return str(understanding.get("language") or "en")
 
 
 def _clip(text: str) -> str:

@@ -4,13 +4,15 @@ Every handler finds the user from the session cookie on each event and goes thro
 services as the API: ``ChatService.stream``/``rate``, the Repository, ``UserDocuments``.
 Uploads are copied out of Gradio's temp folder and that copy is deleted at once; nothing of a
 user's is ever served through Gradio's file routes (``allowed_paths`` is empty).
+Only component wiring lives here: a chat turn is ``ui_chat.turn``, the Profile tab's text and
+edits are in ``ui_profile`` and ``profile``; ``static/ui.js`` reports opened sources and
+deletes the account through the API.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +24,30 @@ from fastapi import FastAPI, Request
 
 from chatbot.domain import (
     FEEDBACK_REASONS,
-    DoneEvent,
     InvalidInputError,
     NotFoundError,
-    SourcesEvent,
-    TokenEvent,
 )
-from chatbot.web import admin, views
+from chatbot.web import admin, profile, ui_chat, ui_profile, views
 from chatbot.web.auth import SESSION_COOKIE, Principal
 from chatbot.web.context import WebContext, session_principal
 from chatbot.web.documents import ALLOWED_SUFFIXES, remove_temp_copy
 from chatbot.web.errors import ApiError, UnavailableError
-from chatbot.web.gate import QueueFull
 from chatbot.web.pages import STATIC_DIR
 from chatbot.web.views import safe_markdown, trace_markdown
 
 FONTS = ["system-ui", "Segoe UI", "Noto Sans", "Noto Sans CJK SC", "WenQuanYi Zen Hei",
          "PingFang SC", "Microsoft YaHei", "sans-serif"]  # fmt: skip
-THINKING = "…"
-
-
-def _empty_state() -> dict[str, Any]:
-    return {"conversation_id": None, "messages": [], "ids": [], "rated": None}
+HEAD = '<script src="/static/ui.js" defer></script>'
+_empty_state = ui_chat.empty_state
 
 
 def build_ui(context: WebContext) -> gr.Blocks:
     """The chat UI; handlers close over ``context``."""
     repo, chat, documents = context.repo, context.container.chat, context.documents
+    profiles = context.container.profiles
+    actions = ui_profile.ProfileActions(context)
     title_of = views.title_lookup(context.container.store)
+    n_chips = max(0, context.container.settings.personalisation.recommendations)
 
     def user(request: gr.Request) -> Principal:
         raw = getattr(request, "request", None)
@@ -74,77 +72,68 @@ def build_ui(context: WebContext) -> gr.Blocks:
     def on_load(request: gr.Request) -> tuple[Any, ...]:
         p = user(request)
         rows, picker = document_rows(p)
-        role = " · admin" if p.is_admin else ""
-        return (
-            f"Signed in as **{safe_markdown(p.username)}**{role}",
-            gr.update(choices=conversation_choices(p), value=None),
-            gr.update(visible=p.is_admin),
-            rows,
-            picker,
-            _empty_state(),
-        )
+        who = f"Signed in as **{safe_markdown(p.username)}**{' · admin' if p.is_admin else ''}"
+        choices = gr.update(choices=conversation_choices(p), value=None)
+        return who, choices, gr.update(visible=p.is_admin), rows, picker, _empty_state()
 
     # -- chatting ------------------------------------------------------------------------------
+
+    def why_of(trace: dict[str, Any] | None) -> str:
+        lines = ui_profile.stored_explanation(profiles.explain, trace, title_of)
+        return ui_profile.why_markdown(lines, trace, title_of)
+
+    def chip_updates(state: dict[str, Any]) -> list[Any]:
+        labels = ui_profile.chip_labels(state["recommendations"], n_chips)
+        return [gr.update(value=label, visible=label is not None) for label in labels]
+
+    def no_chips() -> list[Any]:  # the chips and the re-ask button, hidden
+        return [gr.update(visible=False)] * (n_chips + 1)
+
+    def answer(
+        text: str, state: dict[str, Any], p: Principal, personalise: bool
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer; outputs are ``chat_out`` (the chips and re-ask come last)."""
+        keep = gr.update()
+        for f in ui_chat.turn(context, state, p, text, personalise):
+            if f.start:
+                hide = gr.update(visible=False)
+                yield state["messages"], "", state, keep, keep, hide, *no_chips()
+            elif f.done is None:
+                yield state["messages"], f.box, state, keep, keep, keep, *[keep] * (n_chips + 1)
+            else:
+                choices = gr.update(choices=conversation_choices(p), value=f.done.conversation_id)
+                why = ui_profile.why_markdown(f.done.explanation, f.done.trace, title_of)
+                reask = gr.update(visible=personalise and profiles.active(p.user_id))
+                yield state["messages"], "", state, choices, why, keep, *chip_updates(state), reask
 
     def respond(
         message: str, state: dict[str, Any], request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
         p = user(request)
         text = (message or "").strip()
-        if not text:
-            return
-        state["messages"] += [
-            {"role": "user", "content": safe_markdown(text)},
-            {"role": "assistant", "content": THINKING},
-        ]
-        state["ids"] += [None, None]
-        no_change = gr.update()
-        yield state["messages"], "", state, no_change, no_change, gr.update(visible=False)
-        try:
-            ticket = context.gate.reserve()
-        except QueueFull as full:
-            state["messages"][-1]["content"] = f"⏳ {full}"
-            yield state["messages"], text, state, no_change, no_change, no_change
-            return
-        answer, done = "", None
-        try:
-            with ticket:
-                for event in chat.stream(
-                    user_id=p.user_id,
-                    message=text,
-                    acls=p.acls,
-                    conversation_id=state["conversation_id"],
-                ):
-                    if isinstance(event, SourcesEvent):
-                        state["messages"][-1]["content"] = (
-                            f"{THINKING} ({len(event.chunks)} passages found)"
-                        )
-                    elif isinstance(event, TokenEvent):
-                        answer += event.text
-                        state["messages"][-1]["content"] = safe_markdown(answer)
-                    elif isinstance(event, DoneEvent):
-                        done = event
-                        continue
-                    yield state["messages"], "", state, no_change, no_change, no_change
-        except (InvalidInputError, NotFoundError, QueueFull) as exc:
-            state["messages"][-1]["content"] = f"⚠️ {safe_markdown(str(exc))}"
-            yield state["messages"], text, state, no_change, no_change, no_change
-            return
-        assert done is not None
-        citations = [asdict(c) for c in done.citations]
-        state["messages"][-1]["content"] = views.answer_markdown(
-            done.answer, citations, done.refused
-        )
-        state["ids"][-1] = done.message_id
-        state["conversation_id"] = done.conversation_id
-        choices = gr.update(choices=conversation_choices(p), value=done.conversation_id)
-        yield state["messages"], "", state, choices, trace_markdown(done.trace, title_of), no_change
+        if text:
+            yield from answer(text, state, p, personalise=True)
+
+    def reask(state: dict[str, Any], request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        p = user(request)
+        if not state.get("question"):
+            raise gr.Error("Ask a question first.")
+        yield from answer(state["question"], state, p, personalise=False)
+
+    def chip_text(index: int) -> Any:
+        def pick(state: dict[str, Any]) -> Any:
+            question = ui_profile.chip_question(state, index)
+            if question is None:  # stops the chain: nothing is asked
+                raise gr.Error("That suggestion is gone; ask again.")
+            return question
+
+        return pick
 
     def open_conversation(conversation_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         p = user(request)
         state = _empty_state()
         if not conversation_id:
-            return [], state, "", trace_markdown(None)
+            return [], state, "", trace_markdown(None), *no_chips()
         conversation = repo.get_conversation(user_id=p.user_id, conversation_id=conversation_id)
         messages = repo.list_messages(user_id=p.user_id, conversation_id=conversation_id)
         state.update(
@@ -154,11 +143,12 @@ def build_ui(context: WebContext) -> gr.Blocks:
         )
         last = next((m for m in reversed(messages) if m.role == "assistant"), None)
         trace = repo.get_trace(user_id=p.user_id, message_id=last.id) if last else None
-        return state["messages"], state, conversation.title, trace_markdown(trace, title_of)
+        return state["messages"], state, conversation.title, why_of(trace), *no_chips()
 
     def new_conversation(request: gr.Request) -> tuple[Any, ...]:
         p = user(request)
-        return [], _empty_state(), gr.update(choices=conversation_choices(p), value=None), ""
+        choices = gr.update(choices=conversation_choices(p), value=None)
+        return [], _empty_state(), choices, "", *no_chips()
 
     def rename(state: dict[str, Any], title: str, request: gr.Request) -> Any:
         p = user(request)
@@ -176,24 +166,21 @@ def build_ui(context: WebContext) -> gr.Blocks:
         p = user(request)
         if state["conversation_id"]:
             repo.delete_conversation(user_id=p.user_id, conversation_id=state["conversation_id"])
-        return [], _empty_state(), gr.update(choices=conversation_choices(p), value=None), ""
+        choices = gr.update(choices=conversation_choices(p), value=None)
+        return [], _empty_state(), choices, "", *no_chips()
 
     def show_why(state: dict[str, Any], selected: gr.SelectData, request: gr.Request) -> Any:
         p = user(request)
-        index = selected.index if isinstance(selected.index, int) else selected.index[0]
-        ids = state["ids"]
-        message_id = ids[index] if 0 <= index < len(ids) else None
+        message_id = ui_chat.message_at(state, selected.index)
         if message_id is None:
             return gr.update()
-        return trace_markdown(repo.get_trace(user_id=p.user_id, message_id=message_id), title_of)
+        return why_of(repo.get_trace(user_id=p.user_id, message_id=message_id))
 
     # -- feedback ------------------------------------------------------------------------------
 
     def on_like(state: dict[str, Any], liked: gr.LikeData, request: gr.Request) -> tuple[Any, ...]:
         p = user(request)
-        index = liked.index if isinstance(liked.index, int) else liked.index[0]
-        ids = state["ids"]
-        message_id = ids[index] if 0 <= index < len(ids) else None
+        message_id = ui_chat.message_at(state, liked.index)
         rating = {True: "up", "Like": "up", False: "down", "Dislike": "down"}.get(liked.liked)
         if message_id is None or rating is None:
             return gr.update(), "", state
@@ -243,6 +230,44 @@ def build_ui(context: WebContext) -> gr.Blocks:
             raise gr.Error("Pick a document first.")
         documents.delete(p.user_id, doc_id)
         return "Deleted.", *document_rows(p)
+
+    # -- profile -------------------------------------------------------------------------------
+
+    def profile_panel(p: Principal, note: str = "") -> tuple[Any, ...]:
+        view = profile.profile_public(context, p.user_id)
+        picker = gr.update(choices=ui_profile.interest_choices(view), value=None)
+        return (ui_profile.status_markdown(view, note), view["personalisation"],
+                ui_profile.interest_rows(view), picker, 0, *ui_profile.fact_values(view))  # fmt: skip
+
+    def act(request: gr.Request, action: Any, *args: Any) -> tuple[Any, ...]:
+        """Run a Profile-tab edit for the signed-in user, then redraw the tab with its note."""
+        p = user(request)
+        try:
+            note = action(p.user_id, *args)
+        except (InvalidInputError, NotFoundError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return profile_panel(p, note)
+
+    def show_profile(request: gr.Request) -> tuple[Any, ...]:
+        return profile_panel(user(request))
+
+    def pick_interest(interest_id: str | None, request: gr.Request) -> float:
+        return actions.weight_of(user(request).user_id, interest_id)
+
+    def set_personalised(on: bool, request: gr.Request) -> tuple[Any, ...]:
+        return act(request, actions.personalise, on)
+
+    def save_weight(interest_id: str | None, weight: float, request: gr.Request) -> tuple[Any, ...]:
+        return act(request, actions.weight, interest_id, weight)
+
+    def forget_interest(interest_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return act(request, actions.forget, interest_id)
+
+    def save_facts(lang: str, level: str, style: str, persona: str, request: gr.Request) -> Any:
+        return act(request, actions.facts, lang, level, style, persona)
+
+    def reset_profile(request: gr.Request) -> tuple[Any, ...]:
+        return act(request, actions.reset)
 
     # -- admin ---------------------------------------------------------------------------------
 
@@ -301,9 +326,11 @@ def build_ui(context: WebContext) -> gr.Blocks:
                             label="Comment (optional)", max_lines=3, elem_id="comment"
                         )
                         feedback_btn = gr.Button("Send feedback", elem_id="send-feedback")
-                    # PERSONALISATION: recommendations area — fill from container.profiles
-                    # (e.g. suggested follow-up questions or documents) after each answer.
-                    gr.Markdown(visible=False, elem_id="recommendations")
+                    with gr.Row(elem_id="recommendations"):  # suggestions after an answer
+                        chips = [gr.Button(visible=False, size="sm", scale=0, elem_id=f"chip-{i}",
+                                           elem_classes="chip") for i in range(n_chips)]  # fmt: skip
+                    reask_btn = gr.Button("↺ Re-ask without personalisation", size="sm",
+                                          visible=False, elem_id="reask")  # fmt: skip
                     with gr.Accordion("Why this answer?", open=False, elem_id="why"):
                         why = gr.Markdown(trace_markdown(None))
             with gr.Tab("My documents", id="documents-tab"):
@@ -319,10 +346,42 @@ def build_ui(context: WebContext) -> gr.Blocks:
                 with gr.Row():
                     doc_pick = gr.Dropdown(label="Document", choices=[], scale=3)
                     doc_delete = gr.Button("Delete document", variant="stop", scale=1)
-            if hasattr(context.container, "profiles"):
-                with gr.Tab("Profile", id="profile-tab"):
-                    # PERSONALISATION: the profile panel (interests, level, language, on/off).
-                    gr.Markdown("Your profile will appear here.", elem_id="profile-panel")
+            with gr.Tab("Profile", id="profile-tab") as profile_tab:
+                profile_status = gr.Markdown(elem_id="profile-status")
+                personalised = gr.Checkbox(label="Personalise my answers", elem_id="personalise")
+                interests = gr.Dataframe(headers=ui_profile.INTEREST_HEADERS, interactive=False,
+                                         label="What I learned you are interested in",
+                                         wrap=True, elem_id="interests")  # fmt: skip
+                with gr.Row():
+                    interest_pick = gr.Dropdown(label="Interest", choices=[], scale=3,
+                                                elem_id="interest-pick")  # fmt: skip
+                    weight = gr.Slider(-profile.WEIGHT_MAX, profile.WEIGHT_MAX, value=0, step=0.5,
+                                       scale=3, label="Weight", elem_id="interest-weight")  # fmt: skip
+                    weight_btn = gr.Button("Save weight", scale=1, elem_id="save-weight")
+                    forget_btn = gr.Button("Delete interest", variant="stop", scale=1,
+                                           elem_id="delete-interest")  # fmt: skip
+                with gr.Row():
+                    language = gr.Dropdown(ui_profile.LANGUAGE_CHOICES, label="Answer language",
+                                           elem_id="fact-language")  # fmt: skip
+                    level = gr.Dropdown(ui_profile.LEVEL_CHOICES, label="My level",
+                                        elem_id="fact-level")  # fmt: skip
+                    style = gr.Dropdown(ui_profile.STYLE_CHOICES, label="Answer style",
+                                        elem_id="fact-style")  # fmt: skip
+                    persona = gr.Textbox(label="About me (e.g. nurse, 学生)", max_lines=1,
+                                         max_length=profile.PERSONA_MAX, elem_id="fact-persona")  # fmt: skip
+                facts_btn = gr.Button("Save preferences", elem_id="save-facts")
+                with gr.Row():
+                    gr.Button("⬇ Export my data (JSON)", link="/api/me/export", elem_id="export")
+                    reset_btn = gr.Button("Reset profile", elem_id="reset-profile")
+                    erase_btn = gr.Button("Delete my account and data…", variant="stop",
+                                          elem_id="delete-account")  # fmt: skip
+                with gr.Column(visible=False, elem_id="confirm-delete") as confirm:
+                    gr.Markdown("**Delete your account?** Your conversations, ratings, profile "
+                                "and uploaded documents are erased for good.")  # fmt: skip
+                    with gr.Row():
+                        # handled by static/ui.js: DELETE /api/me, then the sign-in page
+                        gr.Button("Yes, delete everything", elem_id="confirm-delete-yes")
+                        erase_no = gr.Button("Cancel", elem_id="confirm-delete-no")
             with gr.Tab("Admin", id="admin-tab", visible=False) as admin_tab:
                 with gr.Row():
                     refresh_btn = gr.Button("Refresh", scale=0)
@@ -346,13 +405,20 @@ def build_ui(context: WebContext) -> gr.Blocks:
                     report = gr.Markdown()
 
         demo.load(on_load, outputs=[who, conversations, admin_tab, docs_table, doc_pick, state])
-        chat_out = [chatbot, box, state, conversations, why, details]
+        tail = [*chips, reask_btn]
+        chat_out = [chatbot, box, state, conversations, why, details, *tail]
         gr.on([box.submit, send.click], respond, [box, state], chat_out,
               concurrency_limit=None, api_visibility="private")  # fmt: skip
-        conversations.input(open_conversation, [conversations], [chatbot, state, title_box, why])
-        new_btn.click(new_conversation, outputs=[chatbot, state, conversations, title_box])
+        reask_btn.click(reask, [state], chat_out, concurrency_limit=None, api_visibility="private")
+        for i, chip in enumerate(chips):
+            chip.click(chip_text(i), [state], [box]).success(
+                respond, [box, state], chat_out, concurrency_limit=None, api_visibility="private"
+            )
+        conversations.input(open_conversation, [conversations],
+                            [chatbot, state, title_box, why, *tail])  # fmt: skip
+        new_btn.click(new_conversation, outputs=[chatbot, state, conversations, title_box, *tail])
         rename_btn.click(rename, [state, title_box], [conversations])
-        delete_btn.click(delete, [state], [chatbot, state, conversations, title_box])
+        delete_btn.click(delete, [state], [chatbot, state, conversations, title_box, *tail])
         chatbot.select(show_why, [state], [why])
         chatbot.like(on_like, [state], [details, feedback_status, state])
         feedback_btn.click(send_feedback, [state, reason, comment],
@@ -363,6 +429,17 @@ def build_ui(context: WebContext) -> gr.Blocks:
         refresh_btn.click(admin_refresh, outputs=admin_out)
         admin_tab.select(admin_refresh, outputs=admin_out)
         reingest_btn.click(admin_reingest, outputs=[ingest_status])
+        profile_out = [profile_status, personalised, interests, interest_pick, weight,
+                       language, level, style, persona]  # fmt: skip
+        profile_tab.select(show_profile, outputs=profile_out)
+        personalised.input(set_personalised, [personalised], profile_out)
+        interest_pick.input(pick_interest, [interest_pick], [weight])
+        weight_btn.click(save_weight, [interest_pick, weight], profile_out)
+        forget_btn.click(forget_interest, [interest_pick], profile_out)
+        facts_btn.click(save_facts, [language, level, style, persona], profile_out)
+        reset_btn.click(reset_profile, outputs=profile_out)
+        erase_btn.click(lambda: gr.update(visible=True), outputs=[confirm])
+        erase_no.click(lambda: gr.update(visible=False), outputs=[confirm])
     blocks: gr.Blocks = demo
     return blocks
 
@@ -395,5 +472,6 @@ def mount_ui(app: FastAPI, context: WebContext) -> FastAPI:
         show_error=True,
         theme=gr.themes.Soft(font=FONTS, font_mono=["ui-monospace", "monospace"]),
         css_paths=[STATIC_DIR / "ui.css"],
+        head=HEAD,
     )
     return mounted

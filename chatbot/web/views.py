@@ -28,17 +28,25 @@ def safe_markdown(text: str) -> str:
     return _IMAGE.sub(r"!\\[", html.escape(text, quote=False))
 
 
-def sources_html(citations: Sequence[Mapping[str, Any]]) -> str:
-    """Cited passages as a collapsed, expandable list (all text escaped)."""
+def sources_html(citations: Sequence[Mapping[str, Any]], message_id: str | None = None) -> str:
+    """Cited passages as a collapsed list; each source expands to its quote (all text escaped).
+
+    Each source carries ``value="<message id> <chunk id>"`` (Gradio's sanitiser drops data-*
+    attributes but keeps ``value``), so opening it can be reported to
+    ``POST /api/citations/open`` (``static/ui.js``).
+    """
     if not citations:
         return ""
     items = []
     for raw in citations:
         c = citation_public(raw)
+        ids = ""
+        if message_id and c["chunk_id"]:
+            ids = ' value="{}"'.format(html.escape(f"{message_id} {c['chunk_id']}"))
         items.append(
-            f"<li><b>[{c['number']}] {html.escape(c['title'] or c['source'])}</b> "
-            f"<small>{html.escape(c['source'])}</small>"
-            f"<blockquote>{html.escape(c['quote'])}</blockquote></li>"
+            f'<li><details class="source"{ids}><summary><b>[{c["number"]}] '
+            f"{html.escape(c['title'] or c['source'])}</b> <small>{html.escape(c['source'])}"
+            f"</small></summary><blockquote>{html.escape(c['quote'])}</blockquote></details></li>"
         )
     return (
         f'\n\n<details class="sources"><summary>Sources ({len(items)})</summary>'
@@ -46,10 +54,15 @@ def sources_html(citations: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def answer_markdown(answer: str, citations: Sequence[Mapping[str, Any]], refused: bool) -> str:
+def answer_markdown(
+    answer: str,
+    citations: Sequence[Mapping[str, Any]],
+    refused: bool,
+    message_id: str | None = None,
+) -> str:
     """The assistant message as shown in the chat: answer, then its sources."""
     note = "\n\n*No source answered this; try rephrasing or upload a document.*" if refused else ""
-    return safe_markdown(answer) + note + sources_html(citations)
+    return safe_markdown(answer) + note + sources_html(citations, message_id)
 
 
 def history_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
@@ -57,7 +70,7 @@ def history_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
     shown = []
     for m in messages:
         if m.role == "assistant":
-            content = answer_markdown(m.content, m.citations or [], m.refused)
+            content = answer_markdown(m.content, m.citations or [], m.refused, m.id)
         else:
             content = safe_markdown(m.content)
         shown.append({"role": m.role, "content": content})

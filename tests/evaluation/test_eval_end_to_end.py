@@ -164,3 +164,9 @@ def test_floors_gate_the_exit_code(
 def test_bad_dataset_is_a_usage_error(tmp_path: Path) -> None:
     code, output = _invoke(str(tmp_path), "--baseline", "none")
     assert code == 2 and "qa.jsonl" in output
+
+
+def test_committed_floors_file_is_valid() -> None:
+    floors = json.loads((Path(__file__).parent / "floors.json").read_text())
+    assert floors["system"] == "ours"
+    assert 0.5 < floors["floors"]["doc_hit@5"] <= floors["measured"]["doc_hit@5"]

@@ -5,6 +5,7 @@ Screenshots go to tests/artifacts/ (gitignored).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +116,10 @@ def test_ui_signup_ask_stream_cite_and_rate(page: Any, live: dict[str, Any]) -> 
     answer = page.locator('#chat [data-testid="bot"]').last
     assert "[1]" in answer.inner_text()
     assert page.evaluate("window.__seen.size") >= 3, "the answer grew in several steps"
-    sources.click()  # expand the citation
+    sources.click()  # expand the list of sources, then one source
+    with page.expect_response("**/api/citations/open") as opened:
+        page.locator("#chat details.source summary").first.click()
+    assert opened.value.ok, "opening a source is reported (and learned)"
     assert page.locator("#chat details.sources blockquote").first.is_visible()
     page.click("#why")  # open "Why this answer?"
     page.wait_for_selector("#why table")
@@ -198,6 +202,10 @@ def test_widget_on_an_allowed_host_page(page: Any, live: dict[str, Any]) -> None
     answer = page.wait_for_selector("chatbot-widget .msg.bot details")
     assert "[1]" in page.locator("chatbot-widget .msg.bot").last.inner_text()
     answer.click()
+    with page.expect_response("**/api/citations/open") as opened:
+        page.locator("chatbot-widget details.source summary").first.click()
+    assert opened.value.ok, "opening a source is reported from the widget too"
+    page.wait_for_selector("chatbot-widget .chips button")
     page.click("chatbot-widget button[aria-label='Not helpful']")
     page.select_option("chatbot-widget select", "incomplete")
     page.get_by_role("button", name="Send").first.click() if False else page.locator(
@@ -205,6 +213,16 @@ def test_widget_on_an_allowed_host_page(page: Any, live: dict[str, Any]) -> None
     ).click()
     page.wait_for_selector("chatbot-widget .thanks:has-text('Thanks')")
     shot(page, "07-widget-answer")
+    chip = page.locator("chatbot-widget .chips button").first
+    chip_text = chip.inner_text()[2:].strip()
+    chip.click()  # asks the suggestion
+    page.wait_for_function(
+        "() => document.querySelector('chatbot-widget').shadowRoot"
+        ".querySelectorAll('.msg.user').length === 2"
+    )
+    assert chip_text in page.locator("chatbot-widget .msg.user").last.inner_text()
+    page.wait_for_selector("chatbot-widget .chips button")  # new suggestions after the answer
+    shot(page, "07b-widget-chip-asked")
     state = page.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]))")
     assert state["visitor"] and state["conversation"]
     # the visitor's conversation comes back after a reload
@@ -234,6 +252,44 @@ def test_widget_on_a_refused_origin(page: Any, live: dict[str, Any]) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
 
 
+def test_widget_chips_are_plain_text(page: Any, live: dict[str, Any]) -> None:
+    """A hostile recommendation (as if the model or a title carried markup) stays text."""
+    evil = "<img src=x onerror=window.__pwned=1>"
+    done = {
+        "conversation_id": "c1",
+        "message_id": "m1",
+        "answer": "ok",
+        "citations": [],
+        "refused": False,
+        "recommendations": [
+            {
+                "kind": "question",
+                "text": evil,
+                "ask": evil,
+                "doc_id": "",
+                "source": "",
+                "reason": "<b>r</b>",
+            },
+        ],
+        "explanation": [],
+    }
+    body = f"event: done\ndata: {json.dumps(done)}\n\n"
+    cors = {"access-control-allow-origin": live["host"], "content-type": "text/event-stream"}
+    page.route(
+        live["url"] + "/api/chat",
+        lambda route: route.fulfill(status=200, headers=cors, body=body),
+    )
+    page.goto(live["host"] + "/")
+    page.click("chatbot-widget .bubble")
+    page.fill("chatbot-widget textarea", QUESTION)
+    page.keyboard.press("Enter")
+    chip = page.wait_for_selector("chatbot-widget .chips button")
+    assert chip.inner_text() == "💬 " + evil
+    assert "<img" not in chip.inner_html() and "&lt;img" in chip.inner_html()
+    assert page.evaluate("window.__pwned === undefined")
+    assert page.locator("chatbot-widget .chips img").count() == 0
+
+
 def test_widget_markdown_is_sanitised(page: Any, live: dict[str, Any]) -> None:
     page.goto(live["host"] + "/")
     page.wait_for_function("window.ChatbotWidget !== undefined")
@@ -246,3 +302,112 @@ def test_widget_markdown_is_sanitised(page: Any, live: dict[str, Any]) -> None:
     assert 'rel="noopener noreferrer nofollow"' in html
     assert "javascript:" not in html.split("href=")[-1] or 'href="javascript' not in html
     assert "<strong>bold</strong>" in html
+
+
+def test_ui_profile_learns_edits_recommends_and_erases(page: Any, live: dict[str, Any]) -> None:
+    """Two questions of one topic → the Profile tab shows the interest with its provenance; it
+    can be deleted; personalisation switched off; a recommendation chip asks; export; erase."""
+    container = live["container"]
+    sign_up(page, live, "dora")
+    for n, question in enumerate(
+        ("How much fruit does a tomato plant yield?", "番茄怎么修剪？"), start=1
+    ):
+        page.fill("#question textarea", question)
+        page.click("#send")
+        page.wait_for_function(
+            "n => document.querySelectorAll('#chat [data-testid=\"bot\"] details.sources')"
+            ".length >= n",
+            arg=n,
+        )
+    page.wait_for_selector("#chip-0", state="visible")
+    page.wait_for_selector("#reask", state="visible")
+    page.click("#why")
+    page.wait_for_selector("#why:has-text('Your profile and this answer')")
+    shot(page, "09-ui-recommendations", full_page=True)
+    chips = page.locator("#recommendations button.chip:visible")
+    assert chips.count() >= 1
+    labels = [chips.nth(i).inner_text() for i in range(chips.count())]
+    assert all(label.startswith(("📄", "💬")) for label in labels), labels
+
+    page.click("#reask")  # the same question without the profile: both answers stay visible
+    page.wait_for_selector('#chat [data-testid="bot"]:has-text("Without personalisation")')
+    assert page.locator('#chat [data-testid="bot"]').count() == 3
+    page.locator("#chat details.sources > summary").last.click()
+    with page.expect_response("**/api/citations/open"):
+        page.locator("#chat details.source summary").last.click()
+    shot(page, "09b-ui-reask-and-source", full_page=True)
+    assert (
+        "(without personalisation)" in page.locator('#chat [data-testid="user"]').last.inner_text()
+    )
+
+    page.get_by_role("tab", name="Profile").click()
+    page.wait_for_selector("#interests:has-text('gardening')")
+    table = page.inner_text("#interests")
+    assert "from 2 of your questions" in table, table
+    assert "Personalisation is on" in page.inner_text("#profile-status")
+    shot(page, "10-ui-profile", full_page=True)
+
+    page.click("#interest-pick input")
+    page.keyboard.type("gardening")
+    page.keyboard.press("Enter")
+    page.click("#delete-interest")
+    page.wait_for_selector("#profile-status:has-text('Interest deleted')")
+    assert "gardening" not in page.inner_text("#interests")
+    dora = container.repo.get_user_by_name(username="dora")
+    labels_left = [i["label"] for i in container.profiles.view(dora.id)["interests"]]
+    assert "gardening" not in labels_left
+
+    page.click("#interest-pick input")
+    page.keyboard.type("yield")
+    page.keyboard.press("Enter")
+    weight = page.locator("#interest-weight input[type=number]")
+    page.wait_for_function("e => e.value === '0.5'", arg=weight.element_handle())  # its weight
+    weight.fill("5")
+    page.keyboard.press("Tab")
+    page.click("#save-weight")
+    page.wait_for_selector("#profile-status:has-text('Weight set to 5')")
+    assert "set by you on" in page.inner_text("#interests")
+
+    page.click("#fact-language input")
+    page.get_by_role("option", name="中文 (Chinese)").click()
+    page.fill("#fact-persona input, #fact-persona textarea", "学生")
+    page.click("#save-facts")
+    page.wait_for_selector("#profile-status:has-text('Preferences saved')")
+    facts = container.profiles.view(dora.id)["facts"]
+    assert (facts["language"], facts["persona"]) == ("zh", "学生")
+
+    page.click("#personalise input")
+    page.wait_for_selector("#profile-status:has-text('Personalisation is off')")
+    assert container.repo.get_user(user_id=dora.id).personalisation_enabled is False
+    shot(page, "11-ui-profile-edited", full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    first_chip = page.locator("#chip-0")
+    chip_label = first_chip.inner_text()
+    first_chip.click()  # asks the suggestion
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat [data-testid=\"bot\"]').length >= 4"
+        " && !document.querySelector('#chat [data-testid=\"bot\"]:last-child')"
+        "?.innerText.startsWith('…')"
+    )
+    page.wait_for_selector("#chip-0", state="visible")
+    asked = page.locator('#chat [data-testid="user"]').last.inner_text()
+    topic = chip_label[2:].strip()
+    assert topic in asked, (chip_label, asked)
+    assert not page.locator("#reask").is_visible(), "nothing to compare while switched off"
+    shot(page, "12-ui-chip-asked", full_page=True)
+
+    page.get_by_role("tab", name="Profile").click()
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "番茄怎么修剪" in exported and '"persona": "学生"' in exported
+
+    page.click("#delete-account")
+    page.wait_for_selector("#confirm-delete", state="visible")
+    shot(page, "13-ui-confirm-delete", full_page=True)
+    page.click("#confirm-delete-yes")
+    page.wait_for_url("**/login**")
+    assert container.repo.get_user(user_id=dora.id) is None
+    page.goto(live["url"] + "/ui/")
+    page.wait_for_url("**/login**")  # the account and its session are gone

@@ -6,6 +6,9 @@
  * Answers stream from POST /api/chat (fetch + ReadableStream, Server-Sent Events). Model output
  * is untrusted: HTML is escaped first, then a tiny markdown subset is applied; no images at all,
  * links only http(s) with rel="noopener noreferrer". No cookies are sent (credentials: "omit").
+ * After an answer, its recommendations appear as chips (plain text, never HTML): clicking one
+ * asks its "ask" text (a follow-up question, or "Tell me about <document>"). Opening a cited
+ * source reports it to POST /api/citations/open, which teaches the visitor's profile.
  */
 (function () {
   "use strict";
@@ -112,6 +115,10 @@
     ".rate button[aria-pressed=true]{background:#eef2ff;border-color:#6366f1}",
     ".rate select,.rate input{font:inherit;padding:2px 4px;border:1px solid #d1d5db;border-radius:6px}",
     ".thanks{color:#047857;font-size:.85em}",
+    ".chips{display:flex;flex-wrap:wrap;gap:6px;align-items:center;align-self:stretch;font-size:.85em;color:#4b5563}",
+    ".chips button{border:1px solid #c7d2fe;background:#eef2ff;color:#3730a3;border-radius:14px;padding:3px 10px;font:inherit;cursor:pointer;text-align:left}",
+    ".chips button:hover{background:#e0e7ff}",
+    "details.source{margin:0}details.source summary{color:#1f2937}",
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}",
     "textarea{flex:1;resize:none;height:40px;padding:8px;border:1px solid #d1d5db;border-radius:8px;font:inherit}",
     "form button{border:0;border-radius:8px;background:#4f46e5;color:#fff;padding:0 14px;font:inherit;font-weight:600;cursor:pointer}",
@@ -191,6 +198,7 @@
       var question = this.input.value.trim();
       if (!question || this.busy) { return; }
       this.busy = true; this.send.disabled = true; this.input.value = "";
+      this.suggest([]);
       this.add("user", question);
       var node = this.add("bot", ""), self = this, answer = "";
       node.textContent = "…";
@@ -211,6 +219,7 @@
             if (data.visitor_token) { self.state.visitor = data.visitor_token; }
             self.state.conversation = data.conversation_id; save(self.state);
             self.finish(node, data.answer, data.citations, data.message_id, null);
+            self.suggest(data.recommendations);
           } else if (event === "error") { throw new Error(data.error.message); }
           self.log.scrollTop = self.log.scrollHeight;
         });
@@ -246,19 +255,59 @@
     }
 
     finish(node, answer, citations, messageId, rating) {
+      var self = this;
       node.innerHTML = renderMarkdown(answer);
       if (citations && citations.length) {
         var details = el("details"), list = el("ol");
         details.appendChild(el("summary", "", "Sources (" + citations.length + ")"));
         citations.forEach(function (c) {
-          var item = el("li");
-          item.appendChild(el("strong", "", c.title || c.source));
-          item.appendChild(el("blockquote", "", c.quote));
-          list.appendChild(item);
+          var item = el("li"), source = el("details", "source"), summary = el("summary");
+          summary.appendChild(el("strong", "", c.title || c.source));
+          source.appendChild(summary);
+          source.appendChild(el("blockquote", "", c.quote));
+          source.addEventListener("toggle", function () {
+            if (source.open && messageId && c.chunk_id) { self.opened(messageId, c.chunk_id); }
+          });
+          item.appendChild(source); list.appendChild(item);
         });
         details.appendChild(list); node.appendChild(details);
       }
       if (messageId) { node.appendChild(this.thumbs(messageId, rating)); }
+    }
+
+    opened(messageId, chunkId) {
+      var key = messageId + " " + chunkId;
+      this.reported = this.reported || {};
+      if (this.reported[key]) { return; }
+      this.reported[key] = true;
+      fetch(API + "/api/citations/open", {
+        method: "POST", mode: "cors", credentials: "omit", headers: headers(this.state, true),
+        body: JSON.stringify({ message_id: messageId, chunk_id: chunkId })
+      }).catch(function () { /* learning is best effort */ });
+    }
+
+    /* Recommendation chips under the latest answer (text only; [] removes them). */
+    suggest(recommendations) {
+      var self = this;
+      if (this.chips) { this.chips.remove(); this.chips = null; }
+      var recs = (recommendations || []).filter(function (r) { return r && r.ask && r.text; });
+      if (!recs.length) { return; }
+      this.chips = el("div", "chips");
+      this.chips.setAttribute("aria-label", "Suggestions");
+      this.chips.appendChild(el("span", "", "Suggested:"));
+      recs.forEach(function (r) {
+        var chip = el("button", "", (r.kind === "question" ? "💬 " : "📄 ") + r.text);
+        chip.type = "button";
+        if (r.reason) { chip.title = r.reason; }
+        chip.addEventListener("click", function () {
+          if (self.busy) { return; }
+          self.input.value = String(r.ask);
+          self.ask();
+        });
+        self.chips.appendChild(chip);
+      });
+      this.log.appendChild(this.chips);
+      this.log.scrollTop = this.log.scrollHeight;
     }
 
     thumbs(messageId, rating) {
