@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,11 @@ def test_widget_on_an_allowed_host_page(page: Any, live: dict[str, Any]) -> None
     page.click("chatbot-widget .bubble")
     page.wait_for_selector("chatbot-widget .msg.user")
     repo = live["container"].repo
+    deadline = time.monotonic() + 15  # the widget posts feedback asynchronously
     rows = [r for r in repo.list_feedback() if r.reason == "incomplete"]
+    while not rows and time.monotonic() < deadline:
+        time.sleep(0.2)
+        rows = [r for r in repo.list_feedback() if r.reason == "incomplete"]
     assert len(rows) == 1 and rows[0].rating == "down"
     visitor = repo.get_user(user_id=rows[0].user_id)
     assert visitor.is_anonymous
