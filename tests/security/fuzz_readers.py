@@ -1,18 +1,31 @@
 """Atheris harness for the document readers: ``python fuzz_readers.py KIND CORPUS [libFuzzer
 flags]``. The contract under test: a reader returns text or raises ``SkipFile``; anything else
-(another exception, a hang past -timeout, memory past -rss_limit_mb) is a crash."""
+(another exception, a hang past -timeout, resident memory past FUZZ_RSS_MB) is a crash.
+
+libFuzzer's own ``-rss_limit_mb`` reads the peak RSS from ``getrusage``, which Linux carries
+over from the parent across ``fork``/``exec`` (a 5 GB pytest process made every run "OOM" at
+once), so run with ``-rss_limit_mb=0``: this harness checks its own current RSS instead.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import os
 import sys
 from pathlib import Path
 
 import atheris
 
+KIND = sys.argv[1] if len(sys.argv) > 1 else "pdf"
+LIBRARY = {"pdf": "pypdf", "docx": "docx", "html": "trafilatura", "json": "json", "text": "json"}
 with atheris.instrument_imports():
     from ingest import readers
 
+    importlib.import_module(LIBRARY[KIND])  # coverage feedback from the parser library too
+
+RSS_LIMIT = int(os.environ.get("FUZZ_RSS_MB", "3072")) * 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
 SEEDS = {
     "pdf": [
         b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
@@ -27,9 +40,14 @@ SEEDS = {
 SUFFIX = {"pdf": ".pdf", "docx": ".docx", "html": ".html", "json": ".json", "text": ".md"}
 
 
+def _rss() -> int:
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
 def main() -> None:
-    kind, corpus = sys.argv[1], Path(sys.argv[2])
-    if kind == "docx":
+    corpus = Path(sys.argv[2])
+    if KIND == "docx":
         import io
 
         import docx
@@ -39,16 +57,20 @@ def main() -> None:
         buffer = io.BytesIO()
         document.save(buffer)
         SEEDS["docx"] = [buffer.getvalue()]
-    for i, seed in enumerate(SEEDS[kind]):
+    for i, seed in enumerate(SEEDS[KIND]):
         (corpus / f"seed{i}").write_bytes(seed)
-    suffix = SUFFIX[kind]
-    alternative = ".jsonl" if kind == "json" else ".txt" if kind == "text" else suffix
+    suffix = SUFFIX[KIND]
+    alternative = ".jsonl" if KIND == "json" else ".txt" if KIND == "text" else suffix
     path = Path(f"/fuzzed{suffix}")
+    runs = [0]
 
     def one(data: bytes) -> None:
         name = path if not data or data[0] % 2 == 0 else path.with_suffix(alternative)
         with contextlib.suppress(readers.SkipFile):
             readers.parse_bytes(data, name)
+        runs[0] += 1
+        if runs[0] % 50 == 0 and _rss() > RSS_LIMIT:
+            raise MemoryError(f"resident memory {_rss() >> 20} MB after {len(data)} input bytes")
 
     atheris.Setup([sys.argv[0], str(corpus), *sys.argv[3:]], one)
     atheris.Fuzz()

@@ -147,17 +147,17 @@ def capture_logs(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    old_level = root.level
-    root.setLevel(logging.INFO)
-    for name in LOGGERS:
-        logging.getLogger(name).addHandler(handler)
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:  # INFO everywhere, whatever earlier tests or the CLI set
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
     try:
         yield
     finally:
-        for name in LOGGERS:
-            logging.getLogger(name).removeHandler(handler)
-        root.setLevel(old_level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
         handler.close()
 
 
