@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests (soak, long fuzzing, 100 crash trials) run only under ``make test-long``."""
+    if os.environ.get("CHATBOT_TEST_LONG") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: runs under make test-long (CHATBOT_TEST_LONG=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def _is_loopback(address: object) -> bool:
     if isinstance(address, tuple) and address:
         host = str(address[0])

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents(
@@ -141,13 +141,13 @@ class Catalog:
 
     def document(self, doc_id: str) -> DocumentRecord | None:
         row = self._conn().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return _doc(row) if row else None
+        return document_from_row(row) if row else None
 
     def documents(self, *, acl: str | None = None) -> list[DocumentRecord]:
         sql, args = "SELECT * FROM documents", cast(tuple[str, ...], ())
         if acl is not None:
             sql, args = sql + " WHERE acl = ?", (acl,)
-        return [_doc(r) for r in self._conn().execute(sql + " ORDER BY source", args)]
+        return [document_from_row(r) for r in self._conn().execute(sql + " ORDER BY source", args)]
 
     def documents_for(self, acls: Sequence[str]) -> list[DocumentRecord]:
         """Documents readable with any of the ACL labels."""
@@ -157,7 +157,7 @@ class Catalog:
         rows = self._conn().execute(
             f"SELECT * FROM documents WHERE acl IN ({marks}) ORDER BY source", list(acls)
         )
-        return [_doc(r) for r in rows]
+        return [document_from_row(r) for r in rows]
 
     def chunk_ids_of(self, doc_ids: Iterable[str]) -> list[str]:
         conn, out = self._conn(), []
@@ -313,7 +313,8 @@ def _delete_doc(conn: sqlite3.Connection, doc_id: str) -> list[str]:
     return [r[1] for r in rows]
 
 
-def _doc(row: sqlite3.Row | tuple) -> DocumentRecord:  # type: ignore[type-arg]
+def document_from_row(row: Any) -> DocumentRecord:
+    """A documents row (columns in schema order) as a record; shared by both catalogs."""
     return DocumentRecord(
         doc_id=row[0],
         source=row[1],

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from chatbot.index.catalog import ChunkRecord, DocumentRecord
+from chatbot.index.catalog import ChunkRecord, DocumentRecord, document_from_row
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS catalog_documents(
@@ -105,7 +105,7 @@ class PostgresCatalog:
                 text(f"SELECT {_DOC_COLUMNS} FROM catalog_documents WHERE doc_id = :d"),
                 {"d": doc_id},
             ).fetchone()
-        return _doc(row) if row else None
+        return document_from_row(row) if row else None
 
     def documents(self, *, acl: str | None = None) -> list[DocumentRecord]:
         sql = f"SELECT {_DOC_COLUMNS} FROM catalog_documents"
@@ -113,7 +113,9 @@ class PostgresCatalog:
         if acl is not None:
             sql, args = sql + " WHERE acl = :acl", {"acl": acl}
         with self.engine.connect() as conn:
-            return [_doc(r) for r in conn.execute(text(sql + " ORDER BY source"), args)]
+            return [
+                document_from_row(r) for r in conn.execute(text(sql + " ORDER BY source"), args)
+            ]
 
     def documents_for(self, acls: Sequence[str]) -> list[DocumentRecord]:
         if not acls:
@@ -126,7 +128,7 @@ class PostgresCatalog:
                 ),
                 {"acls": list(acls)},
             )
-            return [_doc(r) for r in rows]
+            return [document_from_row(r) for r in rows]
 
     def chunk_ids_of(self, doc_ids: Iterable[str]) -> list[str]:
         ids = list(doc_ids)
@@ -273,19 +275,3 @@ def _chunk_params(c: ChunkRecord) -> dict[str, Any]:
         "end_char": c.end_char,
         "terms": " ".join(c.terms).replace("\x00", ""),
     }
-
-
-def _doc(row: Any) -> DocumentRecord:
-    return DocumentRecord(
-        doc_id=row[0],
-        source=row[1],
-        title=row[2],
-        acl=row[3],
-        language=row[4],
-        category=row[5],
-        topics=tuple(json.loads(row[6])),
-        content_hash=row[7],
-        n_chunks=row[8],
-        size_bytes=row[9],
-        ingested_at=row[10],
-    )
