@@ -11,7 +11,11 @@ Usage:
   python bench/load.py --spawn [--server-env CHATBOT_WEB__MAX_QUEUED_CHATS=4 ...]
 
 ``--spawn`` starts ``chatbot serve`` itself on a free loopback port with the fake models, a
-temporary data dir and the sample documents, and stops it at the end.
+temporary data dir and the sample documents, and stops it at the end. ``--spawn --real-models``
+does the same with the real default models (the converted LLM under ``data/models`` is reused,
+not copied), which is the figure that matters:
+
+  python bench/load.py --spawn --real-models --requests 1 --budget 600 --timeout 600
 """
 
 from __future__ import annotations
@@ -178,25 +182,33 @@ def free_port() -> int:
 
 
 def spawn(
-    extra_env: list[str],
+    extra_env: list[str], *, real_models: bool = False
 ) -> tuple[subprocess.Popen[bytes], str, tempfile.TemporaryDirectory[str]]:
     tmp = tempfile.TemporaryDirectory(prefix="chatbot-load-")
+    root = Path(__file__).resolve().parents[1]
     port = free_port()
+    data = Path(tmp.name) / "data"
     env = {
         **os.environ,
-        "CHATBOT_LLM__MODE": "fake",
-        "CHATBOT_EMBEDDING__MODE": "fake",
-        "CHATBOT_DATA_DIR": str(Path(tmp.name) / "data"),
+        "CHATBOT_DATA_DIR": str(data),
         "CHATBOT_LOG_LEVEL": "WARNING",
     }
-    env.update(item.split("=", 1) for item in extra_env)  # type: ignore[arg-type]
-    root = Path(__file__).resolve().parents[1]
+    if real_models:
+        data.mkdir()
+        models = root / "data" / "models"
+        if models.is_dir():  # reuse the one-time conversion of the local LLM
+            (data / "models").symlink_to(models)
+    else:
+        env.update({"CHATBOT_LLM__MODE": "fake", "CHATBOT_EMBEDDING__MODE": "fake"})
+    for item in extra_env:
+        key, _, value = item.partition("=")
+        env[key] = value
     command = [sys.executable, "-m", "chatbot", "serve", "--port", str(port), "--ingest-samples"]
     proc = subprocess.Popen(
         command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + (600 if real_models else 180)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit("the server exited during start-up")
@@ -207,7 +219,7 @@ def spawn(
             pass
         time.sleep(0.5)
     proc.kill()
-    raise SystemExit("the server did not start within 180 s")
+    raise SystemExit("the server did not start in time")
 
 
 def main() -> None:
@@ -216,6 +228,9 @@ def main() -> None:
     )
     parser.add_argument("--url", default="http://127.0.0.1:7860")
     parser.add_argument("--spawn", action="store_true", help="start a fake-model server")
+    parser.add_argument(
+        "--real-models", action="store_true", help="with --spawn: the real default models"
+    )
     parser.add_argument("--server-env", action="append", default=[], help="KEY=VALUE for --spawn")
     parser.add_argument("--users", default="1,10,20", help="comma-separated levels")
     parser.add_argument("--requests", type=int, default=3, help="chats per user per level")
@@ -227,7 +242,7 @@ def main() -> None:
     proc = tmp = None
     base = args.url.rstrip("/")
     if args.spawn:
-        proc, base, tmp = spawn(args.server_env)
+        proc, base, tmp = spawn(args.server_env, real_models=args.real_models)
     if urlsplit(base).hostname not in LOOPBACK:
         raise SystemExit("load tests target loopback addresses only (127.0.0.1, localhost, ::1)")
     try:
@@ -242,6 +257,11 @@ def main() -> None:
             print(f"{r['users']:>5} {r['requests']:>5} {r['ok']:>4} {r['503_busy']:>4} {r['errors']:>4} "
                   f"{r['p50_s']:>7} {r['p95_s']:>7} {r['p50_first_token_s']:>8} {r['ok_per_s']:>6} "
                   f"{r['max_waiting']:>9}")  # fmt: skip
+        single = next((r["p50_s"] for r in rows if r["users"] == 1 and r["ok"]), None)
+        if single:
+            for r in rows:
+                print(f"p95 at {r['users']} users = {float(str(r['p95_s'])) / float(str(single)):.2f}x "
+                      "the single-user p50")  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     finally:

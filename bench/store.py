@@ -5,7 +5,8 @@ by 100 users (a per-user filter keeps 1 %), short chunk texts with a few terms. 
 through ``ChunkStore`` (the code path of ingestion and retrieval): ingest throughput
 (vectors + catalog commit), index/optimize time, then 100 queries each unfiltered (the
 LlamaIndex store queried without a filter) and filtered (``vector_search`` with one user's
-ACL label): p50/p95 latency and recall@5 against exact numpy search.
+ACL label): p50/p95 latency and recall@5 against exact numpy search; then the cold open
+(a new process opens the store and answers one filtered query).
 
     make bench-store                      # starts PostgreSQL + Milvus in a private netns
     python bench/store.py --sizes 20000   # embedded only when MILVUS_URI is not set
@@ -19,6 +20,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -124,6 +127,7 @@ def run(name: str, settings: StoreSettings, n: int) -> dict[str, Any]:
         hit_f += len(exact_f & {h.chunk_id for h in hits})
     assert store.vector_count() == n == store.stats()["chunks"]
     store.close()
+    cold_open_s = cold_open(store.index_dir, settings, vectors[0].tolist())
     u50, u95 = percentiles(unfiltered_ms)
     f50, f95 = percentiles(filtered_ms)
     return {
@@ -138,7 +142,45 @@ def run(name: str, settings: StoreSettings, n: int) -> dict[str, Any]:
         "filtered_p50_ms": round(f50, 1),
         "filtered_p95_ms": round(f95, 1),
         "filtered_recall5": round(hit_f / (5 * QUERIES), 3),
+        "cold_open_s": round(cold_open_s, 2),
     }
+
+
+COLD_OPEN = """
+import json, sys, time
+t = time.perf_counter()
+from pathlib import Path
+from chatbot.domain import acl_for
+from chatbot.index.storage import ChunkStore
+from chatbot.settings import StoreSettings
+imported = time.perf_counter()
+settings = StoreSettings.model_validate_json(sys.argv[2])
+store = ChunkStore(Path(sys.argv[1]), settings)
+store.vector_search(json.loads(sys.argv[3]), [acl_for(user="u0")], 5)
+print(time.perf_counter() - imported)
+"""
+
+
+def cold_open(index_dir: Path, settings: StoreSettings, query: list[float]) -> float:
+    """Seconds a new process takes to open the store and answer one filtered query.
+
+    Imports are not counted (they are paid once per process, whatever the store size); the
+    page cache is whatever the machine has, as after a restart of the app.
+    """
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            COLD_OPEN,
+            str(index_dir),
+            settings.model_dump_json(),
+            json.dumps(query),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def milvus_settings() -> StoreSettings | None:

@@ -94,8 +94,9 @@ class StoreSettings(BaseModel):
     ef: int = Field(
         256,
         ge=1,
-        description="Milvus HNSW search breadth; 64 gave recall@5 0.73 on clustered data at 20k "
-        "chunks, 256 gave 0.99 (bench/store.py).",
+        description="HNSW search breadth (Milvus, and LanceDB's IVF_HNSW index); on clustered "
+        "data 64 gave Milvus recall@5 0.73 at 20k chunks and 256 gave 0.99, and LanceDB's own "
+        "default (7 for a top-5) gave 0.32 at 200k (bench/store.py).",
     )
     timeout_s: float = Field(60.0, gt=0, description="Milvus request and index-wait timeout.")
     consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(

@@ -287,7 +287,9 @@ def build_ui(context: WebContext) -> gr.Blocks:
 
     # -- layout --------------------------------------------------------------------------------
 
-    with gr.Blocks(title="chatbot", analytics_enabled=False) as demo:
+    # Files posted to Gradio's upload route (also straight, not through the UI) are removed
+    # from its temp folder 15 minutes later; the UI ingests an upload as soon as it arrives.
+    with gr.Blocks(title="chatbot", analytics_enabled=False, delete_cache=(300, 900)) as demo:
         state = gr.State(_empty_state())
         with gr.Row(equal_height=True):
             gr.Markdown("## 💬 chatbot")
