@@ -1,9 +1,11 @@
 """Personalisation lift with simulated users over the sample corpus (same run: off vs on).
 
-    .venv/bin/python bench/personalisation.py [--llm fake|local]
+    .venv/bin/python bench/personalisation.py [--llm fake|local] [--out reports/personalisation]
 
-Embeddings are the real default model; the LLM defaults to the fake (answers do not affect
-ranking, and the profile learns from retrieval and citations), `--llm local` uses the real one.
+A thin wrapper over ``chatbot.evaluation.personalisation`` — the same code as
+``chatbot eval data/samples --personalisation``. Embeddings are the real default model; the LLM
+defaults to the fake (answers do not affect ranking, and the profile learns from retrieval and
+citations), `--llm local` uses the real one.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,33 +26,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llm", choices=["fake", "local"], default="fake")
     parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "samples")
+    parser.add_argument("--out", type=Path, default=None, help="write report.json/.md/.png here")
     args = parser.parse_args()
 
-    from chatbot.container import Container
-    from chatbot.evaluation.personalisation import markdown_table, run
+    from chatbot.evaluation.personalisation import evaluate_personalisation, markdown_table
     from chatbot.settings import Settings
-    from ingest.jobs import IngestJob
 
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        (data / "models").symlink_to((ROOT / "data" / "models").resolve(), target_is_directory=True)
-        settings = Settings(data_dir=data, llm={"mode": args.llm}, embedding={"mode": "local"})
-        container = Container(settings)
-        IngestJob(
-            store=container.store, embedder=container.embed_model, settings=settings.ingest
-        ).run([args.corpus])  # type: ignore[arg-type]
-        result = run(
-            container,
-            args.corpus,
-            args.corpus / "questions.jsonl",
-            progress=lambda m: print("..", m),
-        )
-        container.close()
-    print(json.dumps(result, indent=2))
+    settings = Settings(data_dir=ROOT / "data", embedding={"mode": "local"})
+    result, written = evaluate_personalisation(
+        args.corpus,
+        args.corpus / "questions.jsonl",
+        settings,
+        args.out,
+        llm_mode=args.llm,
+        progress=lambda m: print("..", m),
+    )
+    print(json.dumps(result, indent=2, ensure_ascii=False))
     print()
     print(markdown_table(result))
-    print(f"\n{time.perf_counter() - started:.0f} s")
+    for path in written:
+        print("wrote", path)
+    print(f"\n{result['setup']['runtime_s']:.0f} s")
 
 
 if __name__ == "__main__":

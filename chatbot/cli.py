@@ -331,12 +331,30 @@ def eval_(
     exclude_ambiguous: Annotated[bool, typer.Option(help="Skip meta.ambiguous items.")] = False,
     floors: Annotated[Path | None, typer.Option(help="Exit 1 below these floors.")] = None,
     cache: Annotated[bool, typer.Option(help="Reuse indexes of unchanged docs.")] = True,
+    personalisation: Annotated[
+        bool,
+        typer.Option(
+            "--personalisation",
+            help="Measure personalisation lift instead: DATASET is a corpus with topic folders "
+            "and questions.jsonl (e.g. data/samples); simulated users, off vs on vs after ratings.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate retrieval or answers on a labelled dataset against baselines; writes a report."""
     from chatbot.evaluation.baselines import BASELINES
-    from chatbot.evaluation.command import evaluate
+    from chatbot.evaluation.command import evaluate, evaluate_personalisation_command
     from chatbot.evaluation.runner import EvalOptions
 
+    if personalisation:
+        container = _container()
+        code = evaluate_personalisation_command(
+            docs or dataset,
+            questions or dataset / "questions.jsonl",
+            container.settings,
+            out,
+            console,
+        )
+        raise typer.Exit(code)
     if mode not in ("retrieval", "answer"):
         raise typer.BadParameter("--mode must be retrieval or answer")
     chosen = tuple(b for b in (baseline or BASELINES) if b != "none")

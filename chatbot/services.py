@@ -64,9 +64,10 @@ class ChatService:
             else None
         )
         style, language_override, personal = DEFAULT_STYLE, None, None
+        applied: tuple[str, ...] = ()  # the profile's answer preferences that were set
         if profiles is not None:
             prefs = profiles.preferences(user_id)
-            style, language_override = prefs.style, prefs.language
+            style, language_override, applied = prefs.style, prefs.language, prefs.applied
             personal = profiles.signals(user_id)
         started = time.perf_counter()
         latencies: dict[str, float] = {}
@@ -129,7 +130,7 @@ class ChatService:
             answer = _localised(refusals, understanding.language)
         latencies["total_ms"] = _ms(started)
         trace = self._trace(understanding, retrieval, context, gate, latencies, refused)
-        trace["personalisation"] = _personal_trace(personal, style if profiles else None)
+        trace["personalisation"] = _personal_trace(personal, "; ".join(applied) or None)
         saved = self.conversations.add_message(
             user_id=user_id,
             conversation_id=conversation.id,

@@ -212,3 +212,46 @@ def test_users_export_and_delete_with_a_canary(corpus, tmp_path: Path) -> None: 
     assert fresh.repo.get_user_by_name(username="leaver") is None
     assert fresh.store.documents(acl=acl_for(user=user.id)) == []
     fresh.close()
+
+
+def test_explanation_only_mentions_profile_parts_that_applied(corpus) -> None:  # type: ignore[no-untyped-def]
+    user = corpus.repo.ensure_user(username="plain")
+    done = ask(corpus, user.id, "How often should I clean the bike chain?")
+    assert not any("profile" in line.lower() for line in done.explanation), done.explanation
+    ask(corpus, user.id, "Please answer briefly.")
+    done = ask(corpus, user.id, "How often should I clean the bike chain?")
+    styled = [line for line in done.explanation if "profile" in line.lower()]
+    assert styled == ["Answer shaped by your profile (answer style: brief)."], done.explanation
+
+
+def test_follow_up_questions_are_about_topics_not_verbs() -> None:
+    from chatbot.domain import RetrievedChunk
+    from chatbot.personalisation.recommend import _follow_up
+
+    def chunk(keywords: tuple[str, ...], title: str, source: str) -> RetrievedChunk:
+        return RetrievedChunk(
+            chunk_id="d1-0",
+            doc_id="d1",
+            text="",
+            source=source,
+            title=title,
+            language="en",
+            keywords=keywords,
+        )
+
+    best = chunk(("check", "never", "chain wear", "chain"), "Chain wear", "cycling/chain-wear.txt")
+    assert _follow_up([best], "en").text == "What else should I know about chain wear?"  # type: ignore[union-attr]
+    verbs_only = chunk(("check", "replace", "inside"), "Bike Maintenance Checklist", "c/m.html")
+    assert (
+        _follow_up([verbs_only], "en").text == "What else does “Bike Maintenance Checklist” cover?"
+    )  # type: ignore[union-attr]
+    assert _follow_up([chunk(("check", "often"), "faq", "cycling/faq.jsonl")], "en") is None
+    zh = chunk(
+        ("检查", "应该", "刹车片", "chain"), "自行车刹车的检查与调整", "cycling/brakes.zh.md"
+    )
+    assert _follow_up([zh], "zh").text == "关于“刹车片”还有什么要注意的？"  # type: ignore[union-attr]
+    assert _follow_up(
+        [chunk(("检查", "使用"), "自行车刹车的检查与调整", "b.zh.md")], "zh"
+    ).text == (  # type: ignore[union-attr]
+        "《自行车刹车的检查与调整》还讲了哪些内容？"
+    )

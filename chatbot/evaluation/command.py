@@ -61,3 +61,24 @@ def evaluate(options: EvalOptions, settings: Settings, console: Console) -> int:
             return 1
         console.print(f"[green]floors of {options.floors} hold[/]")
     return 0
+
+
+def evaluate_personalisation_command(
+    corpus: Path, questions: Path, settings: Settings, out_dir: Path | None, console: Console
+) -> int:
+    """``chatbot eval CORPUS --personalisation``: the lift table, written to ``out_dir``.
+
+    Exit code 0 (the report says whether each target is met), 2 on bad input.
+    """
+    from chatbot.evaluation.personalisation import evaluate_personalisation, markdown_table
+
+    if not corpus.is_dir() or not questions.is_file():
+        console.print(f"[red]error:[/] need a corpus folder and {questions.name} ({questions})")
+        return 2
+    out = out_dir or REPORTS_DIR / f"personalisation-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    result, written = evaluate_personalisation(
+        corpus, questions, settings, out, progress=lambda m: console.print(f"[dim]{m}[/]")
+    )
+    console.print(markdown_table(result), soft_wrap=True)
+    console.print(f"report: {written[1]} ({result['setup']['runtime_s']:.1f} s)")
+    return 0

@@ -113,8 +113,8 @@ class HybridRetriever:
             return 0.0
         return 1.0
 
-    @staticmethod
     def _boost(
+        self,
         candidates: list[_Candidate],
         records: dict[str, ChunkRecord],
         docs: dict[str, DocumentRecord | None],
@@ -122,31 +122,40 @@ class HybridRetriever:
     ) -> list[_Candidate]:
         """Re-rank by the user's interests and feedback; every adjustment lands in the scores.
 
-        Interests only re-order candidates whose own relevance is close to the best one
-        (ambiguous questions), so a strong interest cannot drown an unambiguous answer.
+        A boost acts in proportion to two things: how close the candidate's own relevance is
+        to the best one (nothing below ``gate`` x best) and how ambiguous the question is — how
+        strongly the best candidate of a *second* topic competes with the best of the leading
+        topic. A question that one topic answers clearly keeps its ranking whatever the user
+        likes; a question several topics answer equally well resolves toward the user's.
         """
         personal = query.personal
         if personal is None or not candidates:
             return candidates
-        relevance = {c.chunk_id: _relevance(c, candidates) for c in candidates}
+        # vector scores count only where the embedding model can read the question's language
+        with_vectors = self._vector_trust(query.language) > 0
+        relevance = {c.chunk_id: _relevance(c, candidates, with_vectors) for c in candidates}
         best = max(relevance.values()) or 1.0
+        ambiguity = _ambiguity(candidates, relevance, records, docs, best)
+        # the runner-up topic must itself clear the gate for the question to count as ambiguous
+        spread = _ramp(ambiguity, personal.gate)
         for c in candidates:
             record = records[c.chunk_id]
-            factor = personal.doc_factors.get(record.doc_id, 1.0)
-            if factor != 1.0:
+            # fully for candidates as relevant as the best one, not at all below the gate
+            closeness = min(1.0, _ramp(relevance[c.chunk_id] / best, personal.gate))
+            strength = spread * math.sqrt(closeness)
+            factor = 1.0
+            feedback = personal.doc_factors.get(record.doc_id, 1.0)
+            if feedback != 1.0 and strength > 0:
+                factor = feedback**strength  # ratings move contested candidates, not others
                 c.scores["feedback_factor"] = round(factor, 4)
-            # interests count fully for candidates as relevant as the best one, not at all
-            # below the gate, linearly in between
-            closeness = (relevance[c.chunk_id] / best - personal.gate) / max(
-                1e-9, 1 - personal.gate
-            )
-            if personal.interests and closeness > 0:
+            if personal.interests and strength > 0:
                 match, terms = _interest_match(personal.interests, record, docs.get(record.doc_id))
                 if match > 0:
                     c.scores["interest_match"] = round(match, 4)
                     c.notes["interest_terms"] = terms
-                    factor *= 1 + personal.alpha * match * min(1.0, closeness)
+                    factor *= 1 + personal.alpha * match * strength
             if factor != 1.0:
+                c.scores["ambiguity"] = round(ambiguity, 4)
                 c.scores["boost"] = round(factor, 4)
                 c.fused *= factor
         return sorted(candidates, key=lambda c: -c.fused)
@@ -187,14 +196,44 @@ def _trace_entry(c: _Candidate) -> dict[str, object]:
     return {"chunk_id": c.chunk_id, **{k: round(v, 4) for k, v in c.scores.items()}, **c.notes}
 
 
-def _relevance(c: _Candidate, pool: list[_Candidate]) -> float:
+def _relevance(c: _Candidate, pool: list[_Candidate], with_vectors: bool = True) -> float:
     """Score-based relevance in [0, 1]: vector and BM25 scores relative to the pool's best."""
+    if not with_vectors:
+        best_kw = max((p.scores.get("bm25", 0.0) for p in pool), default=0.0) or 1.0
+        return c.scores.get("bm25", 0.0) / best_kw
     best_vec = max((p.scores.get("vector", 0.0) for p in pool), default=0.0) or 1.0
     best_kw = max((p.scores.get("bm25", 0.0) for p in pool), default=0.0) or 1.0
     return (
         0.5 * max(c.scores.get("vector", 0.0), 0.0) / best_vec
         + 0.5 * c.scores.get("bm25", 0.0) / best_kw
     )
+
+
+def _ramp(value: float, gate: float) -> float:
+    """0 at or below ``gate``, rising linearly to 1 at 1."""
+    return max(0.0, (value - gate) / max(1e-9, 1 - gate))
+
+
+def _ambiguity(
+    candidates: list[_Candidate],
+    relevance: dict[str, float],
+    records: dict[str, ChunkRecord],
+    docs: dict[str, DocumentRecord | None],
+    best: float,
+) -> float:
+    """How ambiguous the question is (0..1): the best relevance of the runner-up topic.
+
+    A topic is a document's category, else its first topic, else the document itself.
+    """
+    per_topic: dict[str, float] = {}
+    for c in candidates:
+        record = records[c.chunk_id]
+        doc = docs.get(record.doc_id)
+        topic = (doc.category or next(iter(doc.topics), "")) if doc else ""
+        key = normalise_term(topic) or record.doc_id
+        per_topic[key] = max(per_topic.get(key, 0.0), relevance[c.chunk_id] / best)
+    ranked = sorted(per_topic.values(), reverse=True)
+    return ranked[1] if len(ranked) > 1 else 0.0
 
 
 def _interest_match(

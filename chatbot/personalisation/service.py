@@ -60,6 +60,7 @@ class DocumentLister(Protocol):
 class AnswerPreferences:
     style: str
     language: str | None
+    applied: tuple[str, ...] = ()  # what the profile set, readable ("answer style: brief")
 
 
 class ProfileService:
@@ -135,11 +136,18 @@ class ProfileService:
     def preferences(self, user_id: str) -> AnswerPreferences:
         facts = self.store.facts(user_id=user_id)
         parts = [STYLE_TEXT.get(facts.style or "", DEFAULT_STYLE)]
+        applied = []
+        if facts.style in STYLE_TEXT:
+            applied.append(f"answer style: {facts.style}")
         if facts.expertise in LEVEL_TEXT:
             parts.append(LEVEL_TEXT[facts.expertise])
+            applied.append(f"level: {facts.expertise}")
         if facts.persona:
             parts.append(f"The user describes themselves as: {facts.persona[:60]}.")
-        return AnswerPreferences(" ".join(parts), facts.language)
+            applied.append(f"you as: {facts.persona[:60]}")
+        if facts.language:
+            applied.append(f"language: {facts.language}")
+        return AnswerPreferences(" ".join(parts), facts.language, tuple(applied))
 
     # -- learning ----------------------------------------------------------------------------
 
@@ -267,8 +275,8 @@ class ProfileService:
                     entry["chunk_id"].split("-")[0], "ratings"
                 )
                 lines.append(f"“{title}” ranked {direction} because of {why}.")
-        if personal.get("style"):
-            lines.append(f"Answer style from your profile: {personal['style']}")
+        if personal.get("style"):  # only what the profile actually set (style, level, ...)
+            lines.append(f"Answer shaped by your profile ({personal['style']}).")
         if not lines:
             lines.append("Personalisation did not change this answer.")
         return tuple(dict.fromkeys(lines))
