@@ -47,9 +47,9 @@ class _SearchBreadth:
 class FixedLanceDBVectorStore(LanceDBVectorStore):
     """``LanceDBVectorStore`` with working deletes, empty results and wide ANN searches."""
 
-    _ef: int = PrivateAttr(default=256)
+    _ef: int = PrivateAttr(default=1024)
 
-    def __init__(self, *args: Any, ef: int = 256, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ef: int = 1024, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ef = ef
 
