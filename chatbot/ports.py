@@ -19,6 +19,11 @@ class PersonalSignals:
     doc_reasons: dict[str, str] = field(default_factory=dict)  # doc id -> why
     alpha: float = 1.0  # largest interest boost: x(1 + alpha)
     gate: float = 0.5  # candidates less relevant than gate x best are not re-ranked by interest
+    # personalised query expansion: language -> (term, the interest it stands for), best first;
+    # an ambiguous question is searched a second time with these terms appended
+    expansion: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    expansion_weight: float = 0.0  # weight of the expanded search in the fusion (0 = off)
+    expansion_terms: int = 3  # terms appended (those the question does not already use)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class ChatService:
         if profiles is not None:
             prefs = profiles.preferences(user_id)
             style, language_override, applied = prefs.style, prefs.language, prefs.applied
-            personal = profiles.signals(user_id)
+            personal = profiles.signals(user_id, acls)
         started = time.perf_counter()
         latencies: dict[str, float] = {}
         if conversation_id:
@@ -272,6 +272,11 @@ def _personal_trace(personal: PersonalSignals | None, style: str | None) -> dict
         "labels": dict(personal.labels) if personal else {},
         "doc_factors": dict(personal.doc_factors) if personal else {},
         "doc_reasons": dict(personal.doc_reasons) if personal else {},
+        # what an ambiguous question may be expanded with (the retrieval trace says if it was)
+        "query_expansion": {
+            language: [term for term, _ in terms[:5]]
+            for language, terms in (personal.expansion if personal else {}).items()
+        },
         "style": style,
     }
 

@@ -176,6 +176,22 @@ class PersonalisationSettings(BaseModel):
     )
     half_life_days: float = Field(30.0, gt=0, description="Learned weights halve in this time.")
     recommendations: int = Field(3, ge=0, le=10, description="Suggestions after each answer.")
+    query_expansion: bool = Field(
+        True,
+        description="Personalised query expansion: an ambiguous question is searched a second "
+        "time with the user's strongest interests (in the question's language) appended, and "
+        "what that finds joins the candidates, so the profile changes which passages are "
+        "retrieved, not only their order. Recorded in the trace and the explanation.",
+    )
+    expansion_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Weight of the expanded search in the fusion, relative to the question's own.",
+    )
+    expansion_terms: int = Field(
+        3, ge=1, le=8, description="Interest terms appended to an ambiguous question."
+    )
 
 
 class DatabaseSettings(BaseModel):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chatbot.domain import DoneEvent, acl_for, readable_acls
+from chatbot.domain import DoneEvent, SourcesEvent, acl_for, readable_acls
 from chatbot.personalisation.learning import explicit_statements
 from ingest.jobs import IngestJob
 
@@ -255,3 +255,55 @@ def test_follow_up_questions_are_about_topics_not_verbs() -> None:
     ).text == (  # type: ignore[union-attr]
         "《自行车刹车的检查与调整》还讲了哪些内容？"
     )
+
+
+def ask_with_sources(container, user_id: str, message: str, **kw) -> tuple[DoneEvent, set[str]]:  # type: ignore[no-untyped-def]
+    """The final event and the titles of the passages the answer was given (its context)."""
+    titles: set[str] = set()
+    done = None
+    for event in container.chat.stream(
+        user_id=user_id, message=message, acls=readable_acls(user_id), **kw
+    ):
+        if isinstance(event, SourcesEvent):
+            titles |= {c.title for c in event.chunks}
+        if isinstance(event, DoneEvent):
+            done = event
+    assert done is not None
+    return done, titles
+
+
+def test_query_expansion_retrieves_what_the_plain_question_misses(corpus, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A short question is searched again with the user's interests; not without the profile."""
+    monkeypatch.setattr(corpus.retriever.settings, "candidates", 2)  # a narrow first pass
+    rider = corpus.repo.ensure_user(username="rider")
+    ask(corpus, rider.id, "I'm interested in cycling")
+    signals = corpus.profiles.signals(rider.id)
+    assert signals is not None and signals.expansion_weight > 0
+    assert "cycling" in [term for term, _ in signals.expansion["en"]]
+    question = "How do I keep it in good shape?"
+    plain, plain_titles = ask_with_sources(corpus, rider.id, question, personalise=False)
+    assert "Chain care" not in plain_titles
+    assert "expansion" not in plain.trace["retrieval"]
+    assert not any("Also searched" in line for line in plain.explanation)
+
+    personal, titles = ask_with_sources(corpus, rider.id, question)
+    expansion = personal.trace["retrieval"]["expansion"]
+    assert "cycling" in expansion["terms"] and expansion["added"]
+    assert "Chain care" in titles  # a candidate the plain question never saw
+    assert any(
+        line.startswith("Also searched for") and "you often ask about cycling" in line
+        for line in personal.explanation
+    ), personal.explanation
+    assert "cycling" in personal.trace["personalisation"]["query_expansion"]["en"]
+
+
+def test_query_expansion_is_switchable(corpus, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(corpus.retriever.settings, "candidates", 2)
+    rider = corpus.repo.ensure_user(username="rider2")
+    ask(corpus, rider.id, "I'm interested in cycling")
+    corpus.settings.personalisation.query_expansion = False
+    signals = corpus.profiles.signals(rider.id)
+    assert signals is not None and not signals.expansion and signals.expansion_weight == 0
+    done, titles = ask_with_sources(corpus, rider.id, "How do I keep it in good shape?")
+    assert "expansion" not in done.trace["retrieval"]
+    assert "Chain care" not in titles

@@ -22,6 +22,10 @@ from chatbot.text import normalise_term, tokenize
 
 ENGLISH_ONLY_EMBEDDINGS = frozenset({"all-MiniLM-L6-v2"})
 MMR_POOL = 40
+# a question of at most this many search terms says too little to be clear on its own
+SHORT_QUESTION_TERMS = 3
+# the expanded search can raise a passage's relevance (for the boosts' gate) by at most this
+EXPANSION_RELEVANCE_MARGIN = 0.25
 
 
 @dataclass
@@ -60,6 +64,10 @@ class HybridRetriever:
         records = self.store.chunks([c.chunk_id for c in candidates])
         candidates = [c for c in candidates if c.chunk_id in records]  # drop orphans
         docs = {d: self.store.document(d) for d in {r.doc_id for r in records.values()}}
+        t = time.perf_counter()
+        candidates, expansion = self._expand(candidates, records, docs, query)
+        if expansion:
+            timings["expansion_ms"] = _ms(t)
         boosted = self._boost(candidates, records, docs, query)
         selected = self._diversify(boosted, records, query.top_k)
         chunks = tuple(
@@ -75,6 +83,7 @@ class HybridRetriever:
                 "vector_hits": len(vector_hits),
                 "keyword_hits": len(keyword_hits),
                 "selected": [_trace_entry(c) for c in selected],
+                **({"expansion": expansion} if expansion else {}),
                 "latency_ms": timings,
             },
         )
@@ -113,6 +122,95 @@ class HybridRetriever:
             return 0.0
         return 1.0
 
+    def _expand(
+        self,
+        candidates: list[_Candidate],
+        records: dict[str, ChunkRecord],
+        docs: dict[str, DocumentRecord | None],
+        query: RetrievalQuery,
+    ) -> tuple[list[_Candidate], dict[str, object] | None]:
+        """Personalised query expansion: search an ambiguous question again, with interests.
+
+        The user's interests (in the question's language, those the question does not already
+        contain) are appended to the question, and what that search finds is fused into the
+        candidates at a bounded weight: re-ranking a fixed candidate list cannot surface a
+        passage the question alone does not retrieve ("What does leverage mean?" for a
+        cyclist); the expanded search can. It runs only when the question is ambiguous (the
+        signal the boosts use) or short (at most ``SHORT_QUESTION_TERMS`` search terms).
+        ``records`` and ``docs`` are completed in place for the candidates it adds.
+        """
+        personal = query.personal
+        if personal is None or personal.expansion_weight <= 0 or not candidates:
+            return candidates, None
+        language = query.language if query.language in personal.expansion else "en"
+        with_vectors = self._vector_trust(query.language) > 0
+        relevance = {c.chunk_id: _relevance(c, candidates, with_vectors) for c in candidates}
+        best = max(relevance.values()) or 1.0
+        ambiguity = _ambiguity(candidates, relevance, records, docs, best)
+        asked = set(tokenize(query.text))
+        short = len(asked) <= SHORT_QUESTION_TERMS
+        if ambiguity <= personal.gate and not short:
+            return candidates, None
+        terms: list[tuple[str, str]] = []
+        for term, because in personal.expansion.get(language, ()):
+            words = set(tokenize(term))
+            if words and not words <= asked:
+                terms.append((term, because))
+                asked |= words
+            if len(terms) >= personal.expansion_terms:
+                break
+        if not terms:
+            return candidates, None
+        text = " ".join([query.text, *(t for t, _ in terms)])
+        k = self.settings.candidates
+        vector_hits = (
+            self.store.vector_search(self.embed_model.get_query_embedding(text), query.acls, k)
+            if with_vectors
+            else []
+        )
+        keyword_hits = self.store.keyword_search(tokenize(text), query.acls, k)
+        by_id = {c.chunk_id: c for c in candidates}
+        added = []
+        for c in self._fuse(vector_hits, keyword_hits, query.language):
+            if c.chunk_id not in by_id:
+                by_id[c.chunk_id] = _Candidate(c.chunk_id)
+                added.append(c.chunk_id)
+            target = by_id[c.chunk_id]
+            gain = personal.expansion_weight * c.fused
+            target.fused += gain
+            target.scores["expansion_rrf"] = round(gain, 6)
+            for name in ("vector", "bm25"):
+                if name in c.scores:
+                    target.scores[f"expansion_{name}"] = c.scores[name]
+        records.update(self.store.chunks(added))
+        for r in records.values():
+            if r.doc_id not in docs:
+                docs[r.doc_id] = self.store.document(r.doc_id)
+        pool = [c for c in by_id.values() if c.chunk_id in records]
+        expanded = [c for c in pool if "expansion_rrf" in c.scores]
+        question = set(tokenize(query.text))
+        for c in pool:
+            c.scores["rrf"] = c.fused
+        for c in expanded:
+            # how relevant the passage is to the personalised question, for the boosts' gate;
+            # only for passages that share a term with the question itself, so the interests
+            # alone (a finance passage for any question) never count as relevance
+            if question & set(tokenize(records[c.chunk_id].text)):
+                personal_relevance = min(
+                    _relevance(c, expanded, with_vectors, prefix="expansion_"),
+                    relevance.get(c.chunk_id, 0.0) / best + EXPANSION_RELEVANCE_MARGIN,
+                )
+                c.scores["expansion_relevance"] = round(personal_relevance, 4)
+        trace = {
+            "terms": [t for t, _ in terms],
+            "because": dict(terms),
+            "ambiguity": round(ambiguity, 4),
+            "short": short,
+            "weight": personal.expansion_weight,
+            "added": [a for a in added if a in records],
+        }
+        return sorted(pool, key=lambda c: -c.fused), trace
+
     def _boost(
         self,
         candidates: list[_Candidate],
@@ -133,7 +231,13 @@ class HybridRetriever:
             return candidates
         # vector scores count only where the embedding model can read the question's language
         with_vectors = self._vector_trust(query.language) > 0
-        relevance = {c.chunk_id: _relevance(c, candidates, with_vectors) for c in candidates}
+        relevance = {
+            # an expanded search (see _expand) also counts: relevance to the personal question
+            c.chunk_id: max(
+                _relevance(c, candidates, with_vectors), c.scores.get("expansion_relevance", 0.0)
+            )
+            for c in candidates
+        }
         best = max(relevance.values()) or 1.0
         ambiguity = _ambiguity(candidates, relevance, records, docs, best)
         # the runner-up topic must itself clear the gate for the question to count as ambiguous
@@ -196,17 +300,20 @@ def _trace_entry(c: _Candidate) -> dict[str, object]:
     return {"chunk_id": c.chunk_id, **{k: round(v, 4) for k, v in c.scores.items()}, **c.notes}
 
 
-def _relevance(c: _Candidate, pool: list[_Candidate], with_vectors: bool = True) -> float:
-    """Score-based relevance in [0, 1]: vector and BM25 scores relative to the pool's best."""
+def _relevance(
+    c: _Candidate, pool: list[_Candidate], with_vectors: bool = True, prefix: str = ""
+) -> float:
+    """Score-based relevance in [0, 1]: vector and BM25 scores relative to the pool's best.
+
+    ``prefix="expansion_"`` reads the scores of the personalised (expanded) search instead.
+    """
+    vec, kw = f"{prefix}vector", f"{prefix}bm25"
     if not with_vectors:
-        best_kw = max((p.scores.get("bm25", 0.0) for p in pool), default=0.0) or 1.0
-        return c.scores.get("bm25", 0.0) / best_kw
-    best_vec = max((p.scores.get("vector", 0.0) for p in pool), default=0.0) or 1.0
-    best_kw = max((p.scores.get("bm25", 0.0) for p in pool), default=0.0) or 1.0
-    return (
-        0.5 * max(c.scores.get("vector", 0.0), 0.0) / best_vec
-        + 0.5 * c.scores.get("bm25", 0.0) / best_kw
-    )
+        best_kw = max((p.scores.get(kw, 0.0) for p in pool), default=0.0) or 1.0
+        return c.scores.get(kw, 0.0) / best_kw
+    best_vec = max((p.scores.get(vec, 0.0) for p in pool), default=0.0) or 1.0
+    best_kw = max((p.scores.get(kw, 0.0) for p in pool), default=0.0) or 1.0
+    return 0.5 * max(c.scores.get(vec, 0.0), 0.0) / best_vec + 0.5 * c.scores.get(kw, 0.0) / best_kw
 
 
 def _ramp(value: float, gate: float) -> float:

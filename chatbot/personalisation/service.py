@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,6 +16,7 @@ from chatbot.domain import (
     InvalidInputError,
     Recommendation,
     RetrievedChunk,
+    readable_acls,
 )
 from chatbot.personalisation.learning import explicit_statements, rating_interests, turn_interests
 from chatbot.personalisation.recommend import DocumentInfo, recommend
@@ -30,6 +34,8 @@ LEVEL_TEXT = {
     "expert": "The user is an expert: be precise and technical.",
 }
 DEFAULT_STYLE = "Keep the answer short: one to three sentences."
+_CJK = re.compile(r"[\u3400-\u9fff]")
+VOCABULARY_TTL_S = 300.0  # how long a category's vocabulary per reader is reused
 
 
 class ProfileStore(Protocol):
@@ -77,6 +83,8 @@ class ProfileService:
         self.documents = documents
         self.settings = settings
         self.user_enabled = user_enabled
+        # acls -> (built at, category -> language -> topics, most salient first)
+        self._vocabulary: dict[tuple[str, ...], tuple[float, dict[str, dict[str, list[str]]]]] = {}
 
     def active(self, user_id: str) -> bool:
         """Personalisation is on for this deployment and this user."""
@@ -103,8 +111,12 @@ class ProfileService:
             "facts": self.store.facts(user_id=user_id).model_dump(mode="json", exclude={"user_id"}),
         }
 
-    def signals(self, user_id: str) -> PersonalSignals | None:
-        """Ranking inputs from the profile; None when personalisation is switched off."""
+    def signals(self, user_id: str, acls: Sequence[str] | None = None) -> PersonalSignals | None:
+        """Ranking inputs from the profile; None when personalisation is switched off.
+
+        ``acls`` (default: what the user may read) bounds the documents whose vocabulary the
+        query expansion may borrow.
+        """
         s = self.settings
         if not self.active(user_id):
             return None
@@ -129,9 +141,84 @@ class ProfileService:
                 )
         if not weights and not factors:
             return None
+        expansion = {}
+        if s.query_expansion and weights:
+            expansion = self._expansion(
+                weights, labels, readable_acls(user_id) if acls is None else acls
+            )
         return PersonalSignals(
-            weights, labels, factors, reasons, alpha=s.interest_alpha, gate=s.interest_gate
+            weights,
+            labels,
+            factors,
+            reasons,
+            alpha=s.interest_alpha,
+            gate=s.interest_gate,
+            expansion=expansion,
+            expansion_weight=s.expansion_weight if expansion else 0.0,
+            expansion_terms=s.expansion_terms,
         )
+
+    def _expansion(
+        self, weights: dict[str, float], labels: dict[str, str], acls: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Query-expansion terms per language, each with the interest it stands for.
+
+        An interest counts in the language it is written in; an interest that is a category
+        of the corpus also brings that category's most salient document topics in each
+        language, so a Chinese question of a user whose interests were learned in English
+        ("finance") is expanded with how the corpus says it in Chinese (存款, 记账, ...).
+        """
+        vocabulary = self._category_vocabulary(acls)
+        # language -> normalised term -> [score, readable term, the interest it stands for]
+        scores: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+
+        def add(language: str, term: str, score: float, because: str) -> None:
+            entry = scores[language].setdefault(normalise_term(term), [0.0, term, because])
+            entry[0] += score
+
+        for term, weight in weights.items():
+            label = labels.get(term, term)
+            add("zh" if _CJK.search(label) else "en", label, weight, label)
+            for language, topics in vocabulary.get(term, {}).items():
+                for rank, topic in enumerate(topics):
+                    add(language, topic, weight / (rank + 2), label)
+        return {
+            language: tuple(
+                (name, because)
+                for _score, name, because in sorted(terms.values(), key=lambda e: -e[0])[:20]
+            )
+            for language, terms in scores.items()
+        }
+
+    def _category_vocabulary(self, acls: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        """Category (normalised) -> language -> its documents' topics, most salient first.
+
+        Built from the documents the reader may see, and reused for a few minutes.
+        """
+        key = tuple(sorted(acls))
+        cached = self._vocabulary.get(key)
+        if cached and time.monotonic() - cached[0] < VOCABULARY_TTL_S:
+            return cached[1]
+        salience: dict[str, dict[str, dict[str, float]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(float))
+        )
+        for doc in self.documents.documents_for(list(acls)):
+            category = normalise_term(doc.category or "")
+            if not category:
+                continue
+            for rank, topic in enumerate(doc.topics[:3]):  # a document's leading topics
+                salience[category][doc.language or "en"][topic] += 1 / (rank + 1)
+        vocabulary = {
+            category: {
+                language: [t for t, _ in sorted(topics.items(), key=lambda kv: -kv[1])[:10]]
+                for language, topics in by_language.items()
+            }
+            for category, by_language in salience.items()
+        }
+        if len(self._vocabulary) > 256:
+            self._vocabulary.clear()
+        self._vocabulary[key] = (time.monotonic(), vocabulary)
+        return vocabulary
 
     def preferences(self, user_id: str) -> AnswerPreferences:
         facts = self.store.facts(user_id=user_id)
@@ -261,6 +348,14 @@ class ProfileService:
         personal = trace.get("personalisation") or {}
         labels: dict[str, str] = personal.get("labels", {})
         lines = []
+        expansion = (trace.get("retrieval") or {}).get("expansion") or {}
+        by_interest: dict[str, list[str]] = {}
+        for term in expansion.get("terms", []):
+            because = expansion.get("because", {}).get(term, term)
+            by_interest.setdefault(labels.get(because, because), []).append(term)
+        for interest, terms in by_interest.items():
+            searched = ", ".join(f"“{t}”" for t in terms)
+            lines.append(f"Also searched for {searched} because you often ask about {interest}.")
         for entry in (trace.get("retrieval") or {}).get("selected", []):
             title = titles.get(entry["chunk_id"])
             if not title:
