@@ -183,7 +183,7 @@ def cold_open(index_dir: Path, settings: StoreSettings, query: list[float]) -> f
     return float(out.strip().splitlines()[-1])
 
 
-def milvus_settings() -> StoreSettings | None:
+def milvus_settings(**overrides: Any) -> StoreSettings | None:
     uri, pg = os.environ.get("MILVUS_URI"), os.environ.get("TEST_POSTGRES_URL")
     if not uri or not pg:
         print("Milvus skipped: MILVUS_URI / TEST_POSTGRES_URL not set (use `make bench-store`)")
@@ -202,7 +202,11 @@ def milvus_settings() -> StoreSettings | None:
         conn.execute(text("DROP TABLE IF EXISTS catalog_chunks, catalog_documents"))
     engine.dispose()
     return StoreSettings(
-        backend="milvus", uri=uri, catalog_url=pg, table="bench_" + uuid.uuid4().hex[:8]
+        backend="milvus",
+        uri=uri,
+        catalog_url=pg,
+        table="bench_" + uuid.uuid4().hex[:8],
+        **overrides,
     )
 
 
@@ -210,12 +214,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="20000,200000")
     parser.add_argument("--out", type=Path, default=Path("reports/bench-store.json"))
+    parser.add_argument("--ef", type=int, help="HNSW search breadth (default: settings)")
+    parser.add_argument("--backends", default="lancedb,milvus")
     args = parser.parse_args()
+    overrides = {"ef": args.ef} if args.ef else {}
+    backends = args.backends.split(",")
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        rows.append(run("lancedb+sqlite (embedded)", StoreSettings(), n))
-        print(json.dumps(rows[-1]), flush=True)
-        milvus = milvus_settings()
+        if "lancedb" in backends:
+            rows.append(run("lancedb+sqlite (embedded)", StoreSettings(**overrides), n))
+            print(json.dumps(rows[-1]), flush=True)
+        milvus = milvus_settings(**overrides) if "milvus" in backends else None
         if milvus is not None:
             rows.append(run("milvus 2.3.5 + postgresql", milvus, n))
             print(json.dumps(rows[-1]), flush=True)
