@@ -133,6 +133,15 @@ class Ticket:
             return True
         return False
 
+    def status(self) -> dict[str, int]:
+        """What a waiting caller is told: requests in line, generating, and a wait estimate."""
+        stats = self._gate.stats()
+        return {
+            "waiting": int(stats["waiting"]),
+            "active": int(stats["active"]),
+            "estimated_wait_s": self._gate.retry_after(),
+        }
+
     def release(self) -> None:
         if self._state == "waiting":
             self._gate._leave_line()

@@ -37,6 +37,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
 
 _END = object()
 _QUEUE_PING_S = 5.0
+_FIRST_SLOT_WAIT_S = 0.2
 
 
 class ChatRequest(BaseModel):
@@ -73,7 +74,9 @@ def _check_message(context: WebContext, text: str) -> str:
 @router.post(
     "/chat",
     summary="Ask a question; the answer streams as Server-Sent Events",
-    response_description="text/event-stream: `sources`, `token`..., then `done` or `error`",
+    response_description="text/event-stream: `queue` while waiting for a generation slot "
+    "(requests waiting, generating, estimated wait), `sources`, `token`..., then `done` or "
+    "`error`",
     responses={429: {"description": "widget rate limit"}, 503: {"description": "queue full"}},
 )
 def chat(body: ChatRequest, request: Request, context: Ctx) -> StreamingResponse:
@@ -111,8 +114,12 @@ async def _stream(ticket: Ticket, events: Any, principal: Principal) -> AsyncIte
     """Wait for a generation slot (with keep-alive comments), then relay the chat events."""
     iterator: Iterator[ChatEvent] | None = None
     try:
-        while not await anyio.to_thread.run_sync(ticket.wait, _QUEUE_PING_S):
-            yield ": waiting for a free generation slot\n\n"
+        # Honest queueing: a caller without a free slot is told the line at once, then again
+        # every few seconds (which also keeps proxies from closing the idle stream).
+        step = _FIRST_SLOT_WAIT_S
+        while not await anyio.to_thread.run_sync(ticket.wait, step):
+            yield sse("queue", ticket.status())
+            step = _QUEUE_PING_S
         iterator = iter(events())
         while True:
             event = await anyio.to_thread.run_sync(next, iterator, _END)

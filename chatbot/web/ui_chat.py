@@ -73,6 +73,12 @@ def turn(
         return
     streamed, done = "", None
     try:
+        while not ticket.wait(2.0):  # tell the user where they are in line
+            line = ticket.status()
+            messages[-1]["content"] = (
+                f"⏳ Waiting in line: {line['waiting']} waiting, about {line['estimated_wait_s']} s"
+            )
+            yield Frame()
         with ticket:
             for event in context.container.chat.stream(
                 user_id=p.user_id,

@@ -62,3 +62,23 @@ def test_api_answers_503_with_retry_after_when_the_queue_is_full(client: Any, ap
     assert client.post("/api/chat", json={"message": "How do I clean my chain?"}).status_code == 200
     health = client.get("/api/health").json()
     assert health["queue"]["active"] == 0 and health["queue"]["waiting"] == 0
+
+
+def test_a_waiting_chat_is_told_its_place_in_line(client: Any, app: Any) -> None:
+    signup(client, "bob")
+    gate = app.state.web.gate
+    running = [gate.reserve() for _ in range(gate.slots)]
+    for ticket in running:
+        assert ticket.wait()
+    releaser = threading.Timer(1.0, lambda: [t.release() for t in running])
+    releaser.start()
+    events = []
+    with client.stream("POST", "/api/chat", json={"message": "How do I clean my chain?"}) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                events.append(line[6:].strip())
+    releaser.join()
+    assert events[0] == "queue", events
+    assert events[-1] == "done", events
+    assert "sources" in events and events.index("sources") > 0

@@ -214,7 +214,9 @@
           });
         }
         return self.read(response.body.getReader(), function (event, data) {
-          if (event === "token") { answer += data.text; node.innerHTML = renderMarkdown(answer); }
+          if (event === "queue") {
+            node.textContent = "Waiting in line (" + data.waiting + " ahead, about " + data.estimated_wait_s + " s)…";
+          } else if (event === "token") { answer += data.text; node.innerHTML = renderMarkdown(answer); }
           else if (event === "done") {
             if (data.visitor_token) { self.state.visitor = data.visitor_token; }
             self.state.conversation = data.conversation_id; save(self.state);
