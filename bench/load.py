@@ -15,7 +15,7 @@ temporary data dir and the sample documents, and stops it at the end. ``--spawn 
 does the same with the real default models (the converted LLM under ``data/models`` is reused,
 not copied), which is the figure that matters:
 
-  python bench/load.py --spawn --real-models --requests 1 --budget 600 --timeout 600
+  python bench/load.py --spawn --real-models --warmup --requests 1 --budget 900 --timeout 900
 """
 
 from __future__ import annotations
@@ -246,6 +246,9 @@ def main() -> None:
         "--real-models", action="store_true", help="with --spawn: the real default models"
     )
     parser.add_argument("--server-env", action="append", default=[], help="KEY=VALUE for --spawn")
+    parser.add_argument(
+        "--warmup", action="store_true", help="answer one chat before measuring (not counted)"
+    )
     parser.add_argument("--users", default="1,10,20", help="comma-separated levels")
     parser.add_argument("--requests", type=int, default=3, help="chats per user per level")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds per level, at most")
@@ -260,6 +263,8 @@ def main() -> None:
     if urlsplit(base).hostname not in LOOPBACK:
         raise SystemExit("load tests target loopback addresses only (127.0.0.1, localhost, ::1)")
     try:
+        if args.warmup:  # one answer first, so no level pays for loading the model
+            report(run_level(base, 1, 1, args.timeout, args.timeout))
         rows = []
         for users in (int(u) for u in args.users.split(",")):
             row = report(run_level(base, users, args.requests, args.budget, args.timeout))
