@@ -312,7 +312,10 @@ class WebSettings(BaseModel):
     max_json_kb: int = Field(16, ge=1, description="Largest JSON request body under /api (413).")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest document upload (413).")
     max_concurrent_chats: int = Field(
-        2, ge=1, description="Answers generated at the same time; later requests wait in line."
+        2,
+        ge=1,
+        description="Answers generated at the same time with a model server; later requests "
+        "wait in line. The local model generates one at a time, so it always uses 1.",
     )
     max_queued_chats: int = Field(
         8,

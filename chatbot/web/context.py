@@ -44,9 +44,14 @@ class WebContext:
     def build(cls, container: Container, ingester: Ingester | None) -> WebContext:
         settings = container.settings
         web = settings.web
-        external = None
+        external, slots = None, web.max_concurrent_chats
         if settings.llm.mode == "local":
             from chatbot.models.local_chat import queue_depth
+
+            # The local model generates one answer at a time (a process-wide lock): a second
+            # slot would only move the wait out of sight, into the model's lock, where the
+            # caller is told nothing (load test: p95 after the reported wait 3.9x -> see docs).
+            slots = 1
 
             external = queue_depth
         return cls(
@@ -60,7 +65,7 @@ class WebContext:
                 int(web.max_upload_mb * 1_000_000),
             ),
             gate=GenerationGate(
-                slots=web.max_concurrent_chats,
+                slots=slots,
                 max_waiting=web.max_queued_chats,
                 timeout_s=web.queue_timeout_s,
                 external_depth=external,
