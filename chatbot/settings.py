@@ -136,6 +136,15 @@ class RetrievalSettings(BaseModel):
         0.8, ge=0, le=1, description="MMR relevance/diversity trade-off (1 = no diversity)."
     )
     max_per_document: int = Field(3, ge=1, description="At most this many chunks per document.")
+    merge_neighbours: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Neighbouring chunks of one document that both rank are returned as one "
+        "passage of at most this many chunks, instead of taking two places (1 = never merge). "
+        "Off by default: the answer prompt cuts each source at 1,200 characters, which would "
+        "hide the merged tail from the model (docs/evaluation.md).",
+    )
 
 
 class ChatSettings(BaseModel):

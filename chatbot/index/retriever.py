@@ -6,6 +6,7 @@ records what it did in the result's trace so a turn can be replayed and explaine
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from chatbot.text import normalise_term, tokenize
 
 ENGLISH_ONLY_EMBEDDINGS = frozenset({"all-MiniLM-L6-v2"})
 MMR_POOL = 40
+PREFIX_STABLE_K = 10
 # a question of at most this many search terms says too little to be clear on its own
 SHORT_QUESTION_TERMS = 3
 # the expanded search can raise a passage's relevance (for the boosts' gate) by at most this
@@ -35,6 +37,8 @@ class _Candidate:
     fused: float = 0.0
     terms: frozenset[str] = frozenset()
     notes: dict[str, list[str]] = field(default_factory=dict)
+    # neighbouring chunks of the same document folded into this one (see _diversify)
+    merged: list[_Candidate] = field(default_factory=list)
 
 
 class HybridRetriever:
@@ -70,9 +74,7 @@ class HybridRetriever:
             timings["expansion_ms"] = _ms(t)
         boosted = self._boost(candidates, records, docs, query)
         selected = self._diversify(boosted, records, query.top_k)
-        chunks = tuple(
-            _to_chunk(c, records[c.chunk_id], docs[records[c.chunk_id].doc_id]) for c in selected
-        )
+        chunks = tuple(_to_chunk(c, records, docs[records[c.chunk_id].doc_id]) for c in selected)
         timings["total_ms"] = _ms(started)
         return RetrievalResult(
             chunks=chunks,
@@ -267,33 +269,72 @@ class HybridRetriever:
     def _diversify(
         self, candidates: list[_Candidate], records: dict[str, ChunkRecord], top_k: int
     ) -> list[_Candidate]:
-        """MMR over term overlap, with a cap on chunks per document."""
+        """MMR over term overlap, with a cap on chunks per document.
+
+        A pick next to an already selected chunk of the same document (chunk index one
+        before or after) is folded into it, up to ``merge_neighbours`` chunks per passage,
+        instead of taking a slot: two neighbouring chunks are one longer passage, often the
+        one that holds a whole answer cut at a chunk border, and the slot goes to the next
+        candidate (often another document).
+        """
         lam = self.settings.mmr_lambda
-        # A pool that does not depend on top_k for top_k <= 10 keeps the greedy selection
-        # prefix-stable: the top 5 of a top-10 request are the top 5 of a top-5 request.
-        pool = candidates[: max(top_k * 4, MMR_POOL)]
+        span = self.settings.merge_neighbours
+        # A pool and a number of passages that do not depend on top_k for top_k <= 10 keep
+        # the greedy selection prefix-stable: the top 5 of a top-10 request are the top 5 of a
+        # top-5 request, passage texts included (a later pick may fold into an earlier one).
+        wanted = max(top_k, PREFIX_STABLE_K)
+        pool = candidates[: max(wanted * 4, MMR_POOL)]
         if not pool:
             return []
         top = pool[0].fused or 1.0
         for c in pool:
             c.terms = frozenset(tokenize(records[c.chunk_id].text))
+            c.merged = []
         selected: list[_Candidate] = []
         per_doc: dict[str, int] = {}
-        while pool and len(selected) < top_k:
+        while pool and len(selected) < wanted:
 
             def mmr(c: _Candidate) -> float:
-                overlap = max((_jaccard(c.terms, s.terms) for s in selected), default=0.0)
+                overlap = max(
+                    (_jaccard(c.terms, m.terms) for s in selected for m in (s, *s.merged)),
+                    default=0.0,
+                )
                 return lam * (c.fused / top) - (1 - lam) * overlap
 
             best = max(pool, key=mmr)
             pool.remove(best)
+            host = _neighbour_of(best, selected, records, span)
+            if host is not None:
+                host.merged.append(best)
+                host.notes["merged"] = [m.chunk_id for m in host.merged]
+                continue
             doc = records[best.chunk_id].doc_id
             if per_doc.get(doc, 0) >= self.settings.max_per_document:
                 continue
             per_doc[doc] = per_doc.get(doc, 0) + 1
             best.scores["mmr"] = mmr(best)
             selected.append(best)
-        return selected
+        return selected[:top_k]
+
+
+def _neighbour_of(
+    c: _Candidate, selected: list[_Candidate], records: dict[str, ChunkRecord], span: int
+) -> _Candidate | None:
+    """The selected passage ``c`` directly extends, if the result stays within ``span`` chunks."""
+    if span <= 1:
+        return None
+    record = records[c.chunk_id]
+    for s in selected:
+        members = [records[m.chunk_id] for m in (s, *s.merged)]
+        if members[0].doc_id != record.doc_id:
+            continue
+        low = min(m.chunk_index for m in members)
+        high = max(m.chunk_index for m in members)
+        if low - 1 <= record.chunk_index <= high + 1:
+            if max(high, record.chunk_index) - min(low, record.chunk_index) < span:
+                return s
+            return None
+    return None
 
 
 def _trace_entry(c: _Candidate) -> dict[str, object]:
@@ -365,18 +406,29 @@ def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 2)
 
 
-def _to_chunk(c: _Candidate, r: ChunkRecord, doc: DocumentRecord | None) -> RetrievedChunk:
+def _to_chunk(
+    c: _Candidate, records: dict[str, ChunkRecord], doc: DocumentRecord | None
+) -> RetrievedChunk:
+    """The passage of a selected candidate: its chunk, joined with any merged neighbours."""
+    r = records[c.chunk_id]
+    parts = sorted((records[m.chunk_id] for m in (c, *c.merged)), key=lambda p: p.chunk_index)
+    text = parts[0].text
+    for prev, part in itertools.pairwise(parts):
+        if prev.end_char > part.start_char:  # overlapping chunks: skip the repeated text
+            text += part.text[prev.end_char - part.start_char :]
+        else:
+            text += "\n" + part.text
     return RetrievedChunk(
         chunk_id=r.chunk_id,
         doc_id=r.doc_id,
-        text=r.text,
+        text=text,
         source=doc.source if doc else "",
         title=doc.title if doc else "",
         language=doc.language if doc else "",
-        keywords=r.keywords,
+        keywords=tuple(dict.fromkeys(k for p in parts for k in p.keywords)),
         category=doc.category if doc else "",
         score=c.fused,
-        start_char=r.start_char,
-        end_char=r.end_char,
+        start_char=parts[0].start_char,
+        end_char=parts[-1].end_char,
         scores=dict(c.scores),
     )
