@@ -73,10 +73,11 @@ class GenerationGate:
         external = self._external_depth() if self._external_depth is not None else 0
         with self._lock:
             line = max(self._waiting, external - self.slots)
-            if line >= self.max_waiting:
-                full = True
-            else:
-                full = False
+            # A caller whose expected wait already exceeds the timeout is refused now rather
+            # than after waiting the whole timeout for nothing.
+            expected = self._avg_s * (line + 1) / self.slots
+            full = line >= self.max_waiting or (line > 0 and expected > self.timeout_s)
+            if not full:
                 self._waiting += 1
         if full:
             wait = self.retry_after()

@@ -40,6 +40,19 @@ def test_waiting_times_out_instead_of_hanging() -> None:
     assert gate.stats()["waiting"] == 0
 
 
+def test_a_wait_longer_than_the_timeout_is_refused_at_once() -> None:
+    gate = GenerationGate(slots=1, max_waiting=10, timeout_s=30)
+    gate._avg_s = 20.0  # answers take 20 s: the second in line would wait 40 s > 30 s
+    first = gate.reserve()
+    assert first.wait()
+    second = gate.reserve()  # 20 s expected: accepted
+    with pytest.raises(QueueFull) as full:
+        gate.reserve()
+    assert full.value.retry_after >= 20
+    second.release()
+    first.release()
+
+
 def test_external_model_queue_counts() -> None:
     gate = GenerationGate(slots=1, max_waiting=2, timeout_s=1, external_depth=lambda: 5)
     with pytest.raises(QueueFull):
