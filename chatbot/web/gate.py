@@ -48,6 +48,7 @@ class GenerationGate:
         self._waiting = 0
         self._active = 0
         self._avg_s = 3.0  # running mean of one generation, seeds the Retry-After estimate
+        self._seen = False
 
     def stats(self) -> dict[str, int | float]:
         """Active and waiting generations (for /api/health and the load test)."""
@@ -101,7 +102,9 @@ class GenerationGate:
     def _exit(self, seconds: float) -> None:
         with self._lock:
             self._active -= 1
-            self._avg_s = 0.8 * self._avg_s + 0.2 * seconds
+            # the first real generation replaces the seed; later ones move the mean slowly
+            self._avg_s = seconds if not self._seen else 0.8 * self._avg_s + 0.2 * seconds
+            self._seen = True
         self._semaphore.release()
 
 
