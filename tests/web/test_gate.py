@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatbot.web.gate import GenerationGate, QueueFull
+from chatbot.web.gate import GenerationGate, QueueFull, Ticket
 from tests.web.conftest import signup
 
 
@@ -59,13 +59,17 @@ def test_external_model_queue_counts() -> None:
         gate.reserve()
 
 
-def test_api_answers_503_with_retry_after_when_the_queue_is_full(client: Any, app: Any) -> None:
-    signup(client, "alice")
-    gate = app.state.web.gate
+def _occupy_every_slot(gate: GenerationGate) -> list[Ticket]:
     running = [gate.reserve() for _ in range(gate.slots)]
     for ticket in running:
         assert ticket.wait()
-    held = running + [gate.reserve() for _ in range(gate.max_waiting)]
+    return running
+
+
+def test_api_answers_503_with_retry_after_when_the_queue_is_full(client: Any, app: Any) -> None:
+    signup(client, "alice")
+    gate = app.state.web.gate
+    held = _occupy_every_slot(gate) + [gate.reserve() for _ in range(gate.max_waiting)]
     r = client.post("/api/chat", json={"message": "How do I clean my chain?"})
     assert r.status_code == 503
     assert int(r.headers["retry-after"]) >= 1
@@ -79,11 +83,13 @@ def test_api_answers_503_with_retry_after_when_the_queue_is_full(client: Any, ap
 
 def test_a_waiting_chat_is_told_its_place_in_line(client: Any, app: Any) -> None:
     signup(client, "bob")
-    gate = app.state.web.gate
-    running = [gate.reserve() for _ in range(gate.slots)]
-    for ticket in running:
-        assert ticket.wait()
-    releaser = threading.Timer(1.0, lambda: [t.release() for t in running])
+    running = _occupy_every_slot(app.state.web.gate)
+
+    def release_all() -> None:
+        for ticket in running:
+            ticket.release()
+
+    releaser = threading.Timer(1.0, release_all)
     releaser.start()
     events = []
     with client.stream("POST", "/api/chat", json={"message": "How do I clean my chain?"}) as r:
