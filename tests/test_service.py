@@ -55,7 +55,7 @@ def test_stream_sends_sources_tokens_then_done_and_persists_the_turn(chat) -> No
     assert [m.role for m in messages] == ["user", "assistant"]
     trace = chat.repo.get_trace(user_id=user.id, message_id=done.message_id)
     assert (
-        trace["prompts"] == ["understand@v1", "answer@v2"]
+        trace["prompts"] == ["understand@v1", "answer@v3"]
         and trace["model"] == "fake:qwen2.5-coder-1.5b-instruct"
     )
     assert trace["context_chunk_ids"] and trace["latency_ms"]["retrieve_ms"] >= 0
