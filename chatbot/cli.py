@@ -374,6 +374,28 @@ def eval_(
     raise typer.Exit(evaluate(options, container.settings, console))
 
 
+@app.command("eval-compare")
+def eval_compare(
+    before: Annotated[Path, typer.Argument(help="Report folder or report.json of the old run.")],
+    after: Annotated[Path, typer.Argument(help="Report folder or report.json of the new run.")],
+    system: Annotated[str, typer.Option(help="Which system of the reports to compare.")] = "ours",
+    top: Annotated[int, typer.Option(help="Questions listed per direction.")] = 10,
+    out: Annotated[Path | None, typer.Option(help="Also write the Markdown here.")] = None,
+) -> None:
+    """Compare two eval reports: paired deltas with 95 % intervals, changed settings, movers."""
+    from chatbot.evaluation.compare import CompareError, compare, load_report
+
+    try:
+        text = compare(load_report(before), load_report(after), system=system, top=top)
+    except CompareError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -10,6 +10,7 @@ from typing import Any
 
 from chatbot.evaluation.runner import EvalRun
 from chatbot.evaluation.scoring import LOWER_IS_BETTER
+from chatbot.evaluation.stats import format_delta, system_deltas
 from chatbot.settings import PACKAGE_DIR, Settings, masked_dump
 
 OURS = "ours"
@@ -94,6 +95,7 @@ def to_json(run: EvalRun, settings: Settings) -> dict[str, Any]:
         "setup": run.setup,
         "runtime_s": run.runtime_s,
         "metrics": run.summary,
+        "deltas_vs_ours": deltas(run),
         "latency_ms": run.latency,
         "errors": run.errors,
         "config": masked_dump(settings),
@@ -107,21 +109,24 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _delta(ours: float | None, other: float | None, metric: str) -> str:
-    if ours is None or other is None:
-        return "–"
-    diff = (ours - other) * 100
-    better = diff < 0 if metric in LOWER_IS_BETTER else diff > 0
-    mark = " ✓" if better and abs(diff) >= 0.05 else ""
-    return f"{diff:+.1f}{mark}"
+def deltas(run: EvalRun, language: str | None = None) -> dict[str, dict[str, Any]]:
+    """Ours minus each baseline per metric, paired over questions, with 95 % bootstrap intervals."""
+    return {
+        name: system_deltas(run.questions, OURS, name, run.metric_names, language)
+        for name in run.systems
+        if name != OURS
+    }
 
 
-def metrics_table(run: EvalRun, block: dict[str, dict[str, Any]]) -> list[str]:
-    """One row per metric: ours, then each baseline with ours' lead in points."""
+def metrics_table(
+    run: EvalRun, block: dict[str, dict[str, Any]], language: str | None = None
+) -> list[str]:
+    """One row per metric: ours, then each baseline with ours' lead in points and its interval."""
     others = [s for s in run.systems if s != OURS]
+    lead = deltas(run, language)
     header = ["metric", "n", OURS]
     for name in others:
-        header += [name, f"Δ vs {name} (pts)"]
+        header += [name, f"Δ vs {name} (pts) [95% CI]"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for metric in run.metric_names:
         ours = block[OURS]["metrics"].get(metric)
@@ -130,7 +135,10 @@ def metrics_table(run: EvalRun, block: dict[str, dict[str, Any]]) -> list[str]:
         row = [metric, str(block[OURS]["counts"].get(metric, 0)), _fmt(ours)]
         for name in others:
             other = block[name]["metrics"].get(metric)
-            row += [_fmt(other), _delta(ours, other, metric)]
+            row += [
+                _fmt(other),
+                format_delta(lead[name].get(metric), metric in LOWER_IS_BETTER),
+            ]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -161,7 +169,8 @@ def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
         f"`{settings.embedding.mode}:{settings.embedding.model}`; retrieval "
         f"{settings.retrieval.model_dump()}; chat {settings.chat.model_dump()}; "
         f"ingest {settings.ingest.model_dump()}",
-        "- Δ = ours minus baseline in percentage points; ✓ marks where ours is better.",
+        "- Δ = ours minus baseline in percentage points, paired over the same questions, with a "
+        "95 % bootstrap interval; ✓ marks where ours is better and the interval excludes zero.",
         "",
         "## All questions",
         "",
@@ -174,7 +183,7 @@ def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
                 s: run.summary[s]["by_language"].get(lang, {"metrics": {}, "counts": {}})
                 for s in run.systems
             }
-            lines += ["", f"## Language: {lang}", "", *metrics_table(run, block)]
+            lines += ["", f"## Language: {lang}", "", *metrics_table(run, block, lang)]
     lines += ["", "## Latency", "", *latency_table(run), "", "## Setup and run time", ""]
     lines += ["| system | chunks | index cached | index s | questions s |", "|---|---|---|---|---|"]
     for name in run.systems:

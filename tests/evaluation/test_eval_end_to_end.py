@@ -113,6 +113,8 @@ def test_retrieval_eval_writes_a_report_with_baselines(toy: Path, tmp_path: Path
     assert report["latency_ms"]["ours"]["total_ms"]["n"] == 4
     assert report["config"]["retrieval"]["top_k"] >= 1 and report["versions"]["llama-index-core"]
     assert len(report["questions"]) == 4
+    lead = report["deltas_vs_ours"]["bm25"]["doc_hit@5"]
+    assert lead["n"] == 3 and lead["delta"] == 0.0 and lead["low"] <= 0.0 <= lead["high"]
     md = (out / "report.md").read_text()
     assert "| doc_hit@5 |" in md and "Δ vs llamaindex-default" in md and "## Language: zh" in md
 
@@ -127,6 +129,14 @@ def test_retrieval_eval_writes_a_report_with_baselines(toy: Path, tmp_path: Path
         and again["setup"]["llamaindex-default"]["cached"]
     )
     assert again["systems"] == ["ours", "llamaindex-default"]
+
+    # the two runs compared: same retrieval, so nothing moved
+    from chatbot.cli import app
+
+    result = CliRunner().invoke(app, ["eval-compare", str(out), str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    assert "| doc_hit@5 | 3 | 1.000 | 1.000 | +0.0 [+0.0, +0.0] |" in result.output
+    assert "0 worse, 0 better (of 4)" in result.output
 
 
 def test_answer_eval_scores_answers_refusals_and_citations(toy: Path, tmp_path: Path) -> None:
