@@ -107,6 +107,20 @@ class PostgresCatalog:
             ).fetchone()
         return document_from_row(row) if row else None
 
+    def documents_by_id(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
+        ids = list(dict.fromkeys(doc_ids))
+        out: dict[str, DocumentRecord] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                rows = conn.execute(
+                    text(f"SELECT {_DOC_COLUMNS} FROM catalog_documents WHERE doc_id = ANY(:ids)"),
+                    {"ids": ids[start : start + _IN_CHUNK]},
+                )
+                for row in rows:
+                    doc = document_from_row(row)
+                    out[doc.doc_id] = doc
+        return out
+
     def documents(self, *, acl: str | None = None) -> list[DocumentRecord]:
         sql = f"SELECT {_DOC_COLUMNS} FROM catalog_documents"
         args: dict[str, Any] = {}

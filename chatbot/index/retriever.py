@@ -67,7 +67,7 @@ class HybridRetriever:
         candidates = self._fuse(vector_hits, keyword_hits, query.language)
         records = self.store.chunks([c.chunk_id for c in candidates])
         candidates = [c for c in candidates if c.chunk_id in records]  # drop orphans
-        docs = {d: self.store.document(d) for d in {r.doc_id for r in records.values()}}
+        docs = self._documents({r.doc_id for r in records.values()}, {})
         t = time.perf_counter()
         candidates, expansion = self._expand(candidates, records, docs, query)
         if expansion:
@@ -123,6 +123,14 @@ class HybridRetriever:
         if name in ENGLISH_ONLY_EMBEDDINGS and language not in ("en", "und", ""):
             return 0.0
         return 1.0
+
+    def _documents(
+        self, doc_ids: set[str], known: dict[str, DocumentRecord | None]
+    ) -> dict[str, DocumentRecord | None]:
+        """The documents not in ``known`` yet, in one catalog query; ``None`` for vanished ones."""
+        missing = [d for d in doc_ids if d not in known]
+        found = self.store.documents_by_id(missing) if missing else {}
+        return {d: found.get(d) for d in missing}
 
     def _expand(
         self,
@@ -185,9 +193,7 @@ class HybridRetriever:
                 if name in c.scores:
                     target.scores[f"expansion_{name}"] = c.scores[name]
         records.update(self.store.chunks(added))
-        for r in records.values():
-            if r.doc_id not in docs:
-                docs[r.doc_id] = self.store.document(r.doc_id)
+        docs.update(self._documents({r.doc_id for r in records.values()}, docs))
         pool = [c for c in by_id.values() if c.chunk_id in records]
         expanded = [c for c in pool if "expansion_rrf" in c.scores]
         question = set(tokenize(query.text))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +132,10 @@ class ChunkStore:
 
     def document(self, doc_id: str) -> DocumentRecord | None:
         return self.catalog.document(doc_id)
+
+    def documents_by_id(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
+        """Many documents in one round-trip (per batch) instead of one query each."""
+        return self.catalog.documents_by_id(doc_ids)
 
     def documents(self, *, acl: str | None = None) -> list[DocumentRecord]:
         return self.catalog.documents(acl=acl)

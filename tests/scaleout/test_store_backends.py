@@ -142,6 +142,16 @@ def test_delete_with_quotes_and_rewrite_is_idempotent(store: ChunkStore) -> None
     assert store.vector_count() == 0
 
 
+def test_documents_are_looked_up_in_one_batch(store: ChunkStore) -> None:
+    rng = np.random.default_rng(4)
+    store.write([_doc(f"doc-{i}", "public", ["t"], _unit(rng, 1).tolist()) for i in range(3)])
+    store.write([_doc("o'hara", "user:ann", ["t"], _unit(rng, 1).tolist())])
+    found = store.documents_by_id(["doc-0", "doc-2", "o'hara", "missing", "doc-0"])
+    assert sorted(found) == ["doc-0", "doc-2", "o'hara"]
+    assert found["o'hara"].acl == "user:ann" and found["doc-2"].source == "/src/doc-2.txt"
+    assert store.documents_by_id([]) == {}
+
+
 def test_rewrite_replaces_chunks_and_reconcile_removes_orphans(store: ChunkStore) -> None:
     rng = np.random.default_rng(2)
     store.write([_doc("d", "public", ["one", "two", "three"], _unit(rng, 3).tolist())])
