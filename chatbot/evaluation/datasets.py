@@ -45,6 +45,12 @@ class QAItem:
         return bool(self.meta.get("ambiguous"))
 
     @property
+    def question_type(self) -> str | None:
+        """``meta.question_type`` (e.g. STICI's single_passage / multi_passage / no_answer)."""
+        kind = self.meta.get("question_type")
+        return str(kind) if kind else None
+
+    @property
     def references(self) -> tuple[str, ...]:
         if self.reference_answers:
             return self.reference_answers

@@ -109,21 +109,21 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def deltas(run: EvalRun, language: str | None = None) -> dict[str, dict[str, Any]]:
+def deltas(run: EvalRun, where: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Ours minus each baseline per metric, paired over questions, with 95 % bootstrap intervals."""
     return {
-        name: system_deltas(run.questions, OURS, name, run.metric_names, language)
+        name: system_deltas(run.questions, OURS, name, run.metric_names, where)
         for name in run.systems
         if name != OURS
     }
 
 
 def metrics_table(
-    run: EvalRun, block: dict[str, dict[str, Any]], language: str | None = None
+    run: EvalRun, block: dict[str, dict[str, Any]], where: dict[str, Any] | None = None
 ) -> list[str]:
     """One row per metric: ours, then each baseline with ours' lead in points and its interval."""
     others = [s for s in run.systems if s != OURS]
-    lead = deltas(run, language)
+    lead = deltas(run, where)
     header = ["metric", "n", OURS]
     for name in others:
         header += [name, f"Δ vs {name} (pts) [95% CI]"]
@@ -176,14 +176,20 @@ def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
         "",
         *metrics_table(run, {s: run.summary[s]["all"] for s in run.systems}),
     ]
-    languages = sorted({lang for s in run.systems for lang in run.summary[s]["by_language"]})
-    if len(languages) > 1:
-        for lang in languages:
+    for key, field, title in (
+        ("by_language", "language", "Language"),
+        ("by_question_type", "question_type", "Question type"),
+    ):
+        groups = sorted({g for s in run.systems for g in run.summary[s].get(key, {})})
+        if len(groups) < 2:
+            continue
+        for group in groups:
             block = {
-                s: run.summary[s]["by_language"].get(lang, {"metrics": {}, "counts": {}})
+                s: run.summary[s][key].get(group, {"metrics": {}, "counts": {}})
                 for s in run.systems
             }
-            lines += ["", f"## Language: {lang}", "", *metrics_table(run, block, lang)]
+            lines += ["", f"## {title}: {group}", ""]
+            lines += metrics_table(run, block, {field: group})
     lines += ["", "## Latency", "", *latency_table(run), "", "## Setup and run time", ""]
     lines += ["| system | chunks | index cached | index s | questions s |", "|---|---|---|---|---|"]
     for name in run.systems:

@@ -124,6 +124,7 @@ def _ask_all(run: EvalRun, systems: list[System], console: Console) -> None:
                 "id": item.id,
                 "question": item.question,
                 "language": item.language,
+                "question_type": item.question_type,
                 "answerable": item.answerable,
                 "reference_answer": item.reference_answer,
                 "source_files": list(item.source_files),

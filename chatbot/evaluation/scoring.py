@@ -107,7 +107,10 @@ def score_answer(item: QAItem, out: AnswerOutput) -> dict[str, float | None]:
 def summarise(
     rows: Sequence[tuple[QAItem, dict[str, float | None]]], names: Sequence[str]
 ) -> dict[str, Any]:
-    """Averages over all questions and per language, with how many questions each used."""
+    """Averages over all questions, per language and per question type, with counts.
+
+    Question types come from ``meta.question_type`` when the dataset has one.
+    """
 
     def block(selected: Sequence[dict[str, float | None]]) -> dict[str, Any]:
         means = {n: m.mean(s.get(n) for s in selected) for n in names}
@@ -115,11 +118,15 @@ def summarise(
         return {"n_questions": len(selected), "metrics": means, "counts": counts}
 
     by_lang: dict[str, list[dict[str, float | None]]] = defaultdict(list)
+    by_type: dict[str, list[dict[str, float | None]]] = defaultdict(list)
     for item, scores in rows:
         by_lang[item.language].append(scores)
+        if item.question_type:
+            by_type[item.question_type].append(scores)
     return {
         "all": block([s for _, s in rows]),
         "by_language": {lang: block(v) for lang, v in sorted(by_lang.items())},
+        "by_question_type": {kind: block(v) for kind, v in sorted(by_type.items())},
     }
 
 

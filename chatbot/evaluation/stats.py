@@ -77,13 +77,18 @@ def system_deltas(
     a: str,
     b: str,
     metrics: Sequence[str],
-    language: str | None = None,
+    where: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, float | int]]:
-    """Paired deltas of system ``a`` over ``b`` in one run's per-question results."""
+    """Paired deltas of system ``a`` over ``b`` in one run's per-question results.
+
+    Only questions whose fields match ``where`` count (e.g. ``{"language": "zh"}``).
+    """
     rows = [
         q
         for q in questions
-        if a in q["systems"] and b in q["systems"] and language in (None, q.get("language"))
+        if a in q["systems"]
+        and b in q["systems"]
+        and all(q.get(k) == v for k, v in (where or {}).items())
     ]
     out: dict[str, dict[str, float | int]] = {}
     for metric in metrics:

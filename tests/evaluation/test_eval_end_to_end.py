@@ -29,6 +29,7 @@ def _span(file: str, text: str) -> dict[str, object]:
 QUESTIONS = [
     {
         "id": "toy-1",
+        "meta": {"question_type": "fact"},
         "question": "How often should the bicycle chain be cleaned with a degreaser?",
         "reference_answer": "every 300 kilometres",
         "reference_answers": ["every 300 kilometres"],
@@ -39,6 +40,7 @@ QUESTIONS = [
     },
     {
         "id": "toy-2",
+        "meta": {"question_type": "how_to"},
         "question": "When should tomato seedlings be transplanted?",
         "reference_answer": "when they are 15 cm tall",
         "reference_answers": ["when they are 15 cm tall"],
@@ -49,6 +51,7 @@ QUESTIONS = [
     },
     {
         "id": "toy-3",
+        "meta": {"question_type": "fact"},
         "question": "冲泡绿茶的水温是多少度？",
         "reference_answer": "八十度",
         "reference_answers": ["八十度"],
@@ -59,6 +62,7 @@ QUESTIONS = [
     },
     {
         "id": "toy-4",
+        "meta": {"question_type": "no_answer"},
         "question": "Who won the chess world championship in 1972?",
         "reference_answer": None,
         "reference_answers": [],
@@ -109,6 +113,8 @@ def test_retrieval_eval_writes_a_report_with_baselines(toy: Path, tmp_path: Path
     assert ours["all"]["counts"]["doc_hit@5"] == 3  # the unanswerable question is left out
     assert ours["all"]["metrics"]["span_hit@5"] == 1.0
     assert set(ours["by_language"]) == {"en", "zh"}
+    assert ours["by_question_type"]["fact"]["counts"]["doc_hit@5"] == 2
+    assert set(ours["by_question_type"]) == {"fact", "how_to", "no_answer"}
     assert report["metrics"]["bm25"]["all"]["metrics"]["doc_hit@5"] == 1.0
     assert report["latency_ms"]["ours"]["total_ms"]["n"] == 4
     assert report["config"]["retrieval"]["top_k"] >= 1 and report["versions"]["llama-index-core"]
@@ -117,6 +123,7 @@ def test_retrieval_eval_writes_a_report_with_baselines(toy: Path, tmp_path: Path
     assert lead["n"] == 3 and lead["delta"] == 0.0 and lead["low"] <= 0.0 <= lead["high"]
     md = (out / "report.md").read_text()
     assert "| doc_hit@5 |" in md and "Δ vs llamaindex-default" in md and "## Language: zh" in md
+    assert "## Question type: how_to" in md
 
     # a second run reuses the cached indexes
     code, _ = _invoke(
