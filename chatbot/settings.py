@@ -7,12 +7,13 @@ in the package (``chatbot/defaults.yaml``) > field defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -346,9 +347,35 @@ class WebSettings(BaseModel):
     widget_daily_quota: int = Field(
         1000, ge=1, description="Default per-site chats per UTC day for `chatbot sites add`."
     )
+    widget_visitor_rate_per_minute: int = Field(
+        6,
+        ge=1,
+        description="Widget chats per minute from one client address (IPv4 address or IPv6 /64) "
+        "on one site, so one visitor cannot use up a site's limits.",
+    )
+    widget_visitor_daily_quota: int = Field(
+        200, ge=1, description="Widget chats per UTC day from one client address on one site."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP or CIDR) whose X-Forwarded-For names the client, for the "
+        "per-client limits; empty = the header is ignored and the TCP peer is the client.",
+    )
     widget_user_token_max_s: int = Field(
         86_400, ge=60, description="Host-signed user tokens may not be valid for longer than this."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies: not an IP address or network: {value!r}"
+                ) from exc
+        return [v.strip() for v in values]
 
 
 Settings.model_rebuild()  # resolves the ``web`` field, whose class is defined after Settings

@@ -541,7 +541,9 @@ class Repository:
 
         Returns None if counted, else the first bucket that was full (nothing is counted then).
         Each bucket is one row bumped by ``UPDATE ... SET count = count + 1 WHERE count < limit``
-        inside one write transaction, so concurrent processes never exceed a limit.
+        inside one write transaction, so concurrent processes never exceed a limit. Buckets are
+        named ``kind:period[:who]``; the first row of a new period removes the rows of that kind
+        from earlier periods.
         """
         from sqlalchemy import update
 
@@ -558,12 +560,14 @@ class Repository:
                 for bucket, limit in limits:
                     new = dialect.insert(usage).values(site_id=site_id, bucket=bucket, count=0)
                     if session.exec(new.on_conflict_do_nothing()).rowcount:  # type: ignore[attr-defined]
-                        kind = bucket.split(":", 1)[0] + ":%"
+                        kind, _, rest = bucket.partition(":")
+                        period = rest.split(":", 1)[0]
                         session.exec(
                             delete(usage).where(
                                 col(usage.site_id) == site_id,
-                                col(usage.bucket).like(kind),
-                                col(usage.bucket) != bucket,
+                                col(usage.bucket).like(f"{kind}:%"),
+                                col(usage.bucket) != f"{kind}:{period}",
+                                col(usage.bucket).not_like(f"{kind}:{period}:%"),
                             ),
                             execution_options=_NO_SYNC,
                         )

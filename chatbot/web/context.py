@@ -88,7 +88,8 @@ def own_origin(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address; ``X-Forwarded-For`` counts only from ``web.trusted_proxies``."""
+    return get_context(request).widget.client(request)
 
 
 def session_principal(context: WebContext, token: str | None) -> Principal | None:

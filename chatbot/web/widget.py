@@ -26,6 +26,7 @@ from fastapi import Request
 from chatbot.domain import InvalidInputError
 from chatbot.settings import WebSettings
 from chatbot.web.auth import Principal, token_hash
+from chatbot.web.client_address import client_address, limit_key, parse_networks
 from chatbot.web.errors import ApiError
 
 SITE_KEY_HEADER = "x-site-key"
@@ -106,6 +107,12 @@ class WidgetGate:
         """``repo`` is the container's Repository."""
         self.repo = repo
         self.settings = settings
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
+
+    def client(self, request: Request) -> str:
+        """The request's client address (``X-Forwarded-For`` only from a trusted proxy)."""
+        peer = request.client.host if request.client else "unknown"
+        return client_address(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
 
     def is_widget_request(self, request: Request) -> bool:
         return SITE_KEY_HEADER in request.headers
@@ -137,7 +144,7 @@ class WidgetGate:
         """
         site = self.site(request)
         if chat:
-            self._count_chat(site)
+            self._count_chat(site, limit_key(self.client(request)))
         user_token = request.headers.get(USER_TOKEN_HEADER)
         if user_token:
             host_user = verify_user_token(
@@ -173,21 +180,35 @@ class WidgetGate:
             raise ApiError(401, "unknown visitor; start a chat first", code="unknown_visitor")
         return Principal.of(user, site_id=site.id, visitor_token=new_token)
 
-    def _count_chat(self, site: SiteRow) -> None:
+    def _count_chat(self, site: SiteRow, client: str) -> None:
+        """Count a chat against the site's limits and this client's share of them, or 429."""
         now = datetime.now(UTC)
-        minute, day = now.strftime("m:%Y%m%d%H%M"), now.strftime("d:%Y%m%d")
+        minute, day = now.strftime("%Y%m%d%H%M"), now.strftime("%Y%m%d")
+        who = token_hash(client)[:20]  # the address itself is not stored
+        web = self.settings
+        limits = {
+            f"vm:{minute}:{who}": (
+                web.widget_visitor_rate_per_minute,
+                "you have reached",
+                "minute",
+            ),
+            f"vd:{day}:{who}": (web.widget_visitor_daily_quota, "you have used up", "day"),
+            f"m:{minute}": (site.rate_per_minute, "this site has reached", "minute"),
+            f"d:{day}": (site.daily_quota, "this site has used up", "day"),
+        }
         full = self.repo.consume_widget_quota(
-            site_id=site.id, limits=[(minute, site.rate_per_minute), (day, site.daily_quota)]
+            site_id=site.id, limits=[(bucket, limit) for bucket, (limit, _, _) in limits.items()]
         )
         if full is None:
             return
-        if full == minute:
+        limit, whose, period = limits[full]
+        if period == "minute":
             wait = 60 - now.second
-            message = f"this site's chat limit of {site.rate_per_minute} per minute is reached"
+            message = f"{whose} the chat limit of {limit} per minute"
         else:
             midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
             wait = math.ceil((midnight - now).total_seconds())
-            message = f"this site's daily quota of {site.daily_quota} chats is used up"
+            message = f"{whose} the daily quota of {limit} chats"
         raise ApiError(
             429, f"{message}; try again in {wait} s", headers={"Retry-After": str(max(wait, 1))}
         )

@@ -127,6 +127,31 @@ def test_daily_quota_is_shared_by_all_processes(client: Any, web_container: Any)
     assert codes == [200, 200, 200, 429]
 
 
+def test_one_visitor_cannot_use_up_the_site_quota(app: Any, web_container: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from chatbot.web.client_address import parse_networks
+
+    gate = app.state.web.widget
+    gate.settings = gate.settings.model_copy(update={"widget_visitor_daily_quota": 2})
+    site = make_site(web_container.repo, [ORIGIN], rate_per_minute=100, daily_quota=100)
+    with (
+        TestClient(app, client=("203.0.113.7", 4000)) as one,
+        TestClient(app, client=("203.0.113.8", 4000)) as two,
+    ):
+        codes = [chat(one, widget(site.key)).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        r = chat(one, widget(site.key, **{"x-forwarded-for": "198.51.100.1"}))
+        assert r.status_code == 429, "a forged X-Forwarded-For from a non-proxy is ignored"
+        assert "you have used up the daily quota of 2 chats" in r.json()["error"]["message"]
+        assert int(r.headers["retry-after"]) >= 1
+        assert chat(two, widget(site.key)).status_code == 200, "other visitors still chat"
+        # behind a trusted reverse proxy, its X-Forwarded-For names the visitor
+        gate.trusted_proxies = parse_networks(["203.0.113.7"])
+        behind = widget(site.key, **{"x-forwarded-for": "198.51.100.1"})
+        assert [chat(one, behind).status_code for _ in range(3)] == [200, 200, 429]
+
+
 def test_host_signed_user_token_keeps_the_host_identity(client: Any, web_container: Any) -> None:
     site = make_site(web_container.repo, [ORIGIN])
     token = sign_user_token("host-secret", "customer-42", int(time.time()) + 600)
