@@ -184,7 +184,8 @@ class WidgetGate:
         """Count a chat against the site's limits and this client's share of them, or 429."""
         now = datetime.now(UTC)
         minute, day = now.strftime("%Y%m%d%H%M"), now.strftime("%Y%m%d")
-        who = token_hash(client)[:20]  # the address itself is not stored
+        # stored as a keyed hash: neither reversible by trying all IPv4s nor linkable across sites
+        who = hmac.new(site.secret.encode(), client.encode(), hashlib.sha256).hexdigest()[:20]
         web = self.settings
         limits = {
             f"vm:{minute}:{who}": (
