@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from chatbot.evaluation.provenance import package_versions
 from chatbot.evaluation.runner import EvalRun
 from chatbot.evaluation.scoring import LOWER_IS_BETTER
 from chatbot.evaluation.stats import format_delta, system_deltas
-from chatbot.settings import PACKAGE_DIR, Settings, masked_dump
+from chatbot.settings import Settings, masked_dump
 
 OURS = "ours"
-KEY_PACKAGES = (
-    "chatbot",
-    "torch",
-    "transformers",
-    "sentence-transformers",
-    "llama-index-core",
-    "llama-index-embeddings-huggingface",
-    "langchain-core",
-    "lancedb",
-    "jieba",
-    "numpy",
-)
 LATENCY_STAGES = (
     "understand_ms",
     "retrieve_ms",
@@ -37,38 +24,6 @@ LATENCY_STAGES = (
     "answer_ms",
     "total_ms",
 )
-
-
-def package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in KEY_PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_commit(start: Path = PACKAGE_DIR) -> str | None:
-    """The checked-out commit, read from ``.git`` files (no git process)."""
-    for folder in (start, *start.parents):
-        git = folder / ".git"
-        if not git.is_dir():
-            continue
-        try:
-            head = (git / "HEAD").read_text().strip()
-            if not head.startswith("ref: "):
-                return head
-            ref = head[5:]
-            if (git / ref).is_file():
-                return (git / ref).read_text().strip()
-            for line in (git / "packed-refs").read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split()[0]
-        except OSError:
-            return None
-        return None
-    return None
 
 
 def to_json(run: EvalRun, settings: Settings) -> dict[str, Any]:
@@ -100,7 +55,7 @@ def to_json(run: EvalRun, settings: Settings) -> dict[str, Any]:
         "errors": run.errors,
         "config": masked_dump(settings),
         "versions": package_versions(),
-        "git_commit": git_commit(),
+        "git_commit": run.git_commit,
         "questions": run.questions,
     }
 
@@ -161,7 +116,7 @@ def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
     lines = [
         f"# Evaluation: {d.name} ({o.mode} mode)",
         "",
-        f"- started {run.started_at}, commit `{git_commit() or 'unknown'}`",
+        f"- started {run.started_at}, commit `{run.git_commit or 'unknown'}`",
         f"- {len(d.files)} documents; {len(run.items)} of {len(d.items)} questions "
         f"({answerable} answerable){f', --limit {o.limit}' if o.limit else ''}"
         f"{', ambiguous questions excluded' if o.exclude_ambiguous else ''}",

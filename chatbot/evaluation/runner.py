@@ -23,6 +23,7 @@ from chatbot.evaluation.baselines import BASELINES, make_baseline
 from chatbot.evaluation.cache import IndexCache
 from chatbot.evaluation.datasets import Dataset, QAItem, load_dataset, select
 from chatbot.evaluation.ours import OursSystem
+from chatbot.evaluation.provenance import git_commit
 from chatbot.evaluation.scoring import (
     ANSWER_METRICS,
     RETRIEVAL_METRICS,
@@ -67,6 +68,7 @@ class EvalRun:
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     runtime_s: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
+    git_commit: str | None = None  # read when the run starts: a long run may outlive HEAD
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -86,6 +88,7 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console) -> Eval
         items=items,
         systems=[s.name for s in systems],
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        git_commit=git_commit(),
     )
     started = time.perf_counter()
     console.print(
