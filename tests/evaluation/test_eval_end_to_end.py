@@ -146,10 +146,24 @@ def test_retrieval_eval_writes_a_report_with_baselines(toy: Path, tmp_path: Path
     assert "0 worse, 0 better (of 4)" in result.output
 
 
-def test_answer_eval_scores_answers_refusals_and_citations(toy: Path, tmp_path: Path) -> None:
+def test_answer_eval_scores_answers_refusals_and_citations(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatbot.services import ChatService
+
+    askers: list[str] = []
+    stream = ChatService.stream
+
+    def recording(self: ChatService, *args: object, **kwargs: object) -> object:
+        askers.append(str(kwargs["user_id"]))
+        return stream(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ChatService, "stream", recording)
     out = tmp_path / "answers"
     code, output = _invoke(str(toy), "--mode", "answer", "--baseline", "bm25", "--out", str(out))
     assert code == 0, output
+    # ours asks every question as a new user: no profile carries over between questions
+    assert len(askers) == len(QUESTIONS) == len(set(askers))
     report = json.loads((out / "report.json").read_text())
     ours = report["metrics"]["ours"]["all"]
     assert ours["counts"]["f1"] == 3 and ours["counts"]["refusal_accuracy"] == 1
