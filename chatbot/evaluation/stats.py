@@ -60,6 +60,20 @@ def paired_delta(
     )
 
 
+def mean_interval(
+    values: Sequence[float], resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float, float] | None:
+    """Bootstrap interval (percentile method, ``LEVEL``) of one system's mean score."""
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = arr[rng.integers(0, len(arr), size=(resamples, len(arr)))].mean(axis=1)
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def score_pairs(
     a: Iterable[Mapping[str, Any]], b: Iterable[Mapping[str, Any]], metric: str
 ) -> list[tuple[float, float]]:

@@ -24,6 +24,14 @@ def test_a_consistent_gain_is_significant_and_noise_is_not() -> None:
     assert paired_delta([]) is None
 
 
+def test_mean_interval_brackets_the_mean() -> None:
+    from chatbot.evaluation.stats import mean_interval
+
+    interval = mean_interval([0.0] * 50 + [1.0] * 50)
+    assert interval is not None and 0.35 < interval[0] < 0.5 < interval[1] < 0.65
+    assert mean_interval([1.0, 1.0]) == (1.0, 1.0) and mean_interval([]) is None
+
+
 def test_bootstrap_is_deterministic() -> None:
     pairs = [(0.3, 0.1), (0.8, 0.9), (0.5, 0.2), (1.0, 0.4)]
     assert paired_delta(pairs) == paired_delta(pairs)
