@@ -244,7 +244,10 @@ class WidgetSite(SQLModel, table=True):
 
 
 class WidgetUsage(SQLModel, table=True):
-    """Chats counted per site and time bucket (``m:<UTC minute>`` or ``d:<UTC date>``)."""
+    """Chats counted per site and time bucket, and per client address within them.
+
+    Buckets: ``m:<UTC minute>``, ``d:<UTC date>``, ``vm:<minute>:<hash>``, ``vd:<date>:<hash>``.
+    """
 
     __tablename__ = "widget_usage"
 

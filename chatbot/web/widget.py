@@ -185,7 +185,8 @@ class WidgetGate:
         now = datetime.now(UTC)
         minute, day = now.strftime("%Y%m%d%H%M"), now.strftime("%Y%m%d")
         # stored as a keyed hash: neither reversible by trying all IPv4s nor linkable across sites
-        who = hmac.new(site.secret.encode(), client.encode(), hashlib.sha256).hexdigest()[:20]
+        # (16 hex digits: buckets must fit widget_usage.bucket, VARCHAR(32))
+        who = hmac.new(site.secret.encode(), client.encode(), hashlib.sha256).hexdigest()[:16]
         web = self.settings
         limits = {
             f"vm:{minute}:{who}": (

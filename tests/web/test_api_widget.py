@@ -150,6 +150,15 @@ def test_one_visitor_cannot_use_up_the_site_quota(app: Any, web_container: Any) 
         gate.trusted_proxies = parse_networks(["203.0.113.7"])
         behind = widget(site.key, **{"x-forwarded-for": "198.51.100.1"})
         assert [chat(one, behind).status_code for _ in range(3)] == [200, 200, 429]
+    from sqlmodel import Session, select
+
+    from chatbot.db.models import WidgetUsage
+
+    with Session(web_container.repo._engine) as session:
+        buckets = [u.bucket for u in session.exec(select(WidgetUsage))]
+    width = WidgetUsage.__table__.c.bucket.type.length  # type: ignore[attr-defined]
+    assert len(buckets) >= 6 and all(len(b) <= width for b in buckets), buckets  # PostgreSQL
+    assert not any("203.0.113" in b or "198.51.100" in b for b in buckets), "addresses stored"
 
 
 def test_host_signed_user_token_keeps_the_host_identity(client: Any, web_container: Any) -> None:
