@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+from chatbot.evaluation.plots import write_plots
 from chatbot.evaluation.provenance import package_versions
 from chatbot.evaluation.runner import EvalRun
 from chatbot.evaluation.scoring import LOWER_IS_BETTER
 from chatbot.evaluation.stats import format_delta, system_deltas
 from chatbot.settings import Settings, masked_dump
+
+log = logging.getLogger(__name__)
 
 OURS = "ours"
 LATENCY_STAGES = (
@@ -163,14 +167,20 @@ def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
 
 
 def write_report(run: EvalRun, settings: Settings, out_dir: Path) -> list[Path]:
-    from chatbot.evaluation.plots import write_plots
+    """report.json first (the results of a long run must survive), then plots and report.md.
 
+    A failure while plotting is logged and the report is written without plots.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(run, out_dir)
     (out_dir / "report.json").write_text(
         json.dumps(to_json(run, settings), indent=1, ensure_ascii=False, default=str),
         encoding="utf-8",
     )
+    try:
+        plots = write_plots(run, out_dir)
+    except Exception:
+        log.exception("plotting failed; %s is written without plots", out_dir / "report.md")
+        plots = []
     (out_dir / "report.md").write_text(
         to_markdown(run, settings, [p.name for p in plots]), encoding="utf-8"
     )

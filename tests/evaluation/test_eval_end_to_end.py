@@ -201,3 +201,20 @@ def test_committed_floors_file_is_valid() -> None:
     floors = json.loads((Path(__file__).parent / "floors.json").read_text())
     assert floors["system"] == "ours"
     assert 0.5 < floors["floors"]["doc_hit@5"] <= floors["measured"]["doc_hit@5"]
+
+
+def test_a_plotting_failure_keeps_the_results(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chatbot.evaluation.report as report_module
+
+    def broken(*_: object) -> list[Path]:
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(report_module, "write_plots", broken)
+    out = tmp_path / "noplots"
+    code, output = _invoke(str(toy), "--baseline", "none", "--out", str(out))
+    assert code == 0, output
+    assert json.loads((out / "report.json").read_text())["metrics"]["ours"]["all"]["metrics"]
+    assert "| doc_hit@5 |" in (out / "report.md").read_text()
+    assert not (out / "metrics.png").exists()
