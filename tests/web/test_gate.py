@@ -83,13 +83,20 @@ def test_api_answers_503_with_retry_after_when_the_queue_is_full(client: Any, ap
 
 def test_a_waiting_chat_is_told_its_place_in_line(client: Any, app: Any) -> None:
     signup(client, "bob")
-    running = _occupy_every_slot(app.state.web.gate)
+    gate = app.state.web.gate
+    running = _occupy_every_slot(gate)
 
     def release_all() -> None:
+        # release once the chat is seen waiting in line (a fixed delay raced a loaded machine:
+        # the slots were free again before the request arrived)
+        deadline = time.monotonic() + 60
+        while gate.stats()["waiting"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # at least one queue event goes out while it waits
         for ticket in running:
             ticket.release()
 
-    releaser = threading.Timer(1.0, release_all)
+    releaser = threading.Thread(target=release_all)
     releaser.start()
     events = []
     with client.stream("POST", "/api/chat", json={"message": "How do I clean my chain?"}) as r:
