@@ -37,41 +37,39 @@ class Delta:
         return asdict(self)
 
 
+def _interval(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """Bootstrap interval (percentile method, ``LEVEL``) of the mean of ``values``."""
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def paired_delta(
     pairs: Sequence[tuple[float, float]], resamples: int = RESAMPLES, seed: int = 0
 ) -> Delta | None:
-    """Bootstrap interval (percentile method, ``LEVEL``) of the mean paired difference."""
+    """The mean paired difference and its bootstrap interval."""
     if not pairs:
         return None
     arr = np.asarray(pairs, dtype=float)
     diffs = arr[:, 0] - arr[:, 1]
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(diffs), size=(resamples, len(diffs)))
-    means = diffs[picks].mean(axis=1)
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
+    low, high = _interval(diffs, resamples, seed)
     return Delta(
         n=len(diffs),
         a=float(arr[:, 0].mean()),
         b=float(arr[:, 1].mean()),
         delta=float(diffs.mean()),
-        low=float(low),
-        high=float(high),
+        low=low,
+        high=high,
     )
 
 
 def mean_interval(
     values: Sequence[float], resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Bootstrap interval (percentile method, ``LEVEL``) of one system's mean score."""
-    if not values:
-        return None
-    arr = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = arr[rng.integers(0, len(arr), size=(resamples, len(arr)))].mean(axis=1)
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
+    """Bootstrap interval of one system's mean score."""
+    return _interval(np.asarray(values, dtype=float), resamples, seed) if values else None
 
 
 def score_pairs(
