@@ -218,7 +218,7 @@ class ChatService:
         variables = {
             "language_name": language_name(understanding.language),
             "style": style,
-            "sources": format_sources(context),
+            "sources": format_sources(context, self.settings.source_max_chars),
             "question": understanding.standalone_question,
         }
         for piece in self.pipeline.answer.stream(variables):

@@ -143,13 +143,20 @@ class RetrievalSettings(BaseModel):
         le=10,
         description="Neighbouring chunks of one document that both rank are returned as one "
         "passage of at most this many chunks, instead of taking two places (1 = never merge). "
-        "Off by default: the answer prompt cuts each source at 1,200 characters, which would "
-        "hide the merged tail from the model (docs/evaluation.md).",
+        "The answer prompt cuts each source at chat.source_max_chars, which must leave room "
+        "for the merged tail (docs/evaluation.md).",
     )
 
 
 class ChatSettings(BaseModel):
     context_chunks: int = Field(4, ge=1, le=20, description="Retrieved chunks put in the prompt.")
+    source_max_chars: int = Field(
+        1200,
+        ge=200,
+        le=20000,
+        description="Each source is cut to this many characters in the answer prompt; raise it "
+        "with retrieval.merge_neighbours, whose passages are longer.",
+    )
     history_turns: int = Field(6, ge=0, le=50, description="Earlier messages used for follow-ups.")
     min_relevance: float = Field(
         0.15,

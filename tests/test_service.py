@@ -115,3 +115,23 @@ def test_one_rating_per_user_and_message(chat) -> None:  # type: ignore[no-untyp
     assert len(rows) == 1 and rows[0].rating == "down" and rows[0].reason == "incomplete"
     with pytest.raises(InvalidInputError):
         chat.chat.rate(user_id=ann.id, message_id=done.message_id, rating="sideways")
+
+
+def test_sources_are_cut_at_the_configured_length(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``chat.source_max_chars`` is what the model sees of each source (the fake quotes [1])."""
+    from chatbot.container import Container
+    from chatbot.settings import Settings
+
+    monkeypatch.setenv("CHATBOT_CHAT__SOURCE_MAX_CHARS", "200")
+    c = Container(Settings())
+    try:
+        docs = tmp_path / "long"
+        docs.mkdir()
+        sentence = "The gearbox oil " + "really " * 60 + "needs changing every 900 hours."
+        (docs / "gear.md").write_text(f"# Gearbox\n\n{sentence}")
+        IngestJob(store=c.store, embedder=c.embed_model, settings=c.settings.ingest).run([docs])
+        user = c.repo.ensure_user(username="ann")
+        done: DoneEvent = _run(c, user.id, "When does the gearbox oil need changing?")[-1]  # type: ignore[assignment]
+    finally:
+        c.close()
+    assert not done.refused and "…" in done.answer and "900 hours" not in done.answer

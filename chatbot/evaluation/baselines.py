@@ -219,7 +219,7 @@ class BM25Baseline:
         variables = {
             "language_name": language_name(detect_language(item.question)),
             "style": DEFAULT_STYLE,
-            "sources": format_sources(chunks),
+            "sources": format_sources(chunks, self.shared.settings.chat.source_max_chars),
             "question": item.question,
         }
         t = time.perf_counter()
