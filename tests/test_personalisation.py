@@ -145,6 +145,37 @@ def test_ratings_boost_for_the_user_and_bound_the_global_prior(corpus) -> None: 
     assert corpus.profiles.signals(fan.id).doc_factors[done2.citations[0].doc_id] < 1.0  # type: ignore[union-attr]
 
 
+def test_global_prior_is_read_once_per_interval_and_refreshed_by_ratings(
+    corpus, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Everyone's ratings are not re-read on every turn; a rating here refreshes them at once."""
+    from chatbot.personalisation import service as module
+
+    fan = corpus.repo.ensure_user(username="fan")
+    other = corpus.repo.ensure_user(username="other")
+    reads: list[object] = []
+    real = corpus.profiles.store.signals
+
+    def counting(*, user_id, doc_ids=None):  # type: ignore[no-untyped-def]
+        if user_id is None:
+            reads.append(doc_ids)
+        return real(user_id=user_id, doc_ids=doc_ids)
+
+    monkeypatch.setattr(corpus.profiles.store, "signals", counting)
+    done = ask(corpus, fan.id, "How often should I clean the bike chain?")
+    ask(corpus, other.id, "What is the 50/30/20 budget?")
+    corpus.profiles.signals(other.id)
+    assert len(reads) <= 1  # several turns, at most one read of everyone's signals
+    corpus.chat.rate(user_id=fan.id, message_id=done.message_id, rating="up")
+    theirs = corpus.profiles.signals(other.id)  # no waiting: this process's rating shows
+    assert theirs is not None and theirs.doc_factors[done.citations[0].doc_id] > 1.0
+    # another process's rating shows once the interval has passed
+    corpus.profiles.store.add_signal(user_id=other.id, doc_ids=["elsewhere"], delta=1.0)
+    assert "elsewhere" not in corpus.profiles.signals(fan.id).doc_factors  # type: ignore[union-attr]
+    monkeypatch.setattr(module, "GLOBAL_PRIOR_TTL_S", 0.0)
+    assert "elsewhere" in corpus.profiles.signals(fan.id).doc_factors  # type: ignore[union-attr]
+
+
 def test_recommendations_cold_start_and_novelty(corpus) -> None:  # type: ignore[no-untyped-def]
     user = corpus.repo.ensure_user(username="new")
     done = ask(corpus, user.id, "How often should I clean the bike chain?")

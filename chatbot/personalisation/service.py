@@ -36,6 +36,10 @@ LEVEL_TEXT = {
 DEFAULT_STYLE = "Keep the answer short: one to three sentences."
 _CJK = re.compile(r"[\u3400-\u9fff]")
 VOCABULARY_TTL_S = 300.0  # how long a category's vocabulary per reader is reused
+# How long everyone's summed ratings (the small global prior) are reused between turns: reading
+# every relevance signal on every turn grows with the ratings of all users. Ratings given
+# through this process refresh it at once; those of other processes show within this time.
+GLOBAL_PRIOR_TTL_S = 60.0
 
 
 class ProfileStore(Protocol):
@@ -85,6 +89,7 @@ class ProfileService:
         self.user_enabled = user_enabled
         # acls -> (built at, category -> language -> topics, most salient first)
         self._vocabulary: dict[tuple[str, ...], tuple[float, dict[str, dict[str, list[str]]]]] = {}
+        self._everyone: tuple[float, dict[str, float]] | None = None  # (read at, doc -> signal)
 
     def active(self, user_id: str) -> bool:
         """Personalisation is on for this deployment and this user."""
@@ -126,7 +131,7 @@ class ProfileService:
         weights = {i.term: min(1.0, i.weight / s.interest_saturation) for i in interests}
         labels = {i.term: i.label for i in interests}
         own = self.store.signals(user_id=user_id)
-        everyone = self.store.signals(user_id=None)
+        everyone = self._everyones_signals()
         factors: dict[str, float] = {}
         reasons: dict[str, str] = {}
         for doc_id in {*own, *everyone}:
@@ -189,6 +194,13 @@ class ProfileService:
             )
             for language, terms in scores.items()
         }
+
+    def _everyones_signals(self) -> dict[str, float]:
+        """All users' decayed signals per document, re-read at most every GLOBAL_PRIOR_TTL_S."""
+        cached = self._everyone
+        if cached is None or time.monotonic() - cached[0] >= GLOBAL_PRIOR_TTL_S:
+            cached = self._everyone = (time.monotonic(), self.store.signals(user_id=None))
+        return cached[1]
 
     def _category_vocabulary(self, acls: Sequence[str]) -> dict[str, dict[str, list[str]]]:
         """Category (normalised) -> language -> its documents' topics, most salient first.
@@ -296,8 +308,10 @@ class ProfileService:
         categories = [d.category for d in docs if d is not None]
         if rating == "up":
             self.store.add_signal(user_id=user_id, doc_ids=doc_ids, delta=1.0)
+            self._everyone = None
         elif reason in {"not_relevant", "wrong", "bad_citation"}:
             self.store.add_signal(user_id=user_id, doc_ids=doc_ids, delta=-1.0)
+            self._everyone = None
         self.store.add_interest_evidence(
             user_id=user_id,
             updates=rating_interests(
@@ -339,6 +353,7 @@ class ProfileService:
 
     def reset(self, *, user_id: str) -> None:
         self.store.reset(user_id=user_id)
+        self._everyone = None
 
     # -- explanations and recommendations ----------------------------------------------------
 
