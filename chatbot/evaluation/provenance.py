@@ -33,19 +33,28 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_commit(start: Path = PACKAGE_DIR) -> str | None:
-    """The checked-out commit, read from ``.git`` files (no git process)."""
+    """The checked-out commit, read from ``.git`` files (no git process).
+
+    ``.git`` is a folder in a clone and a ``gitdir: <path>`` file in a ``git worktree``, whose
+    branch refs live in the main repository's folder (named by ``commondir``).
+    """
     for folder in (start, *start.parents):
         git = folder / ".git"
-        if not git.is_dir():
-            continue
         try:
+            if git.is_file() and git.read_text().startswith("gitdir: "):
+                git = (folder / git.read_text()[8:].strip()).resolve()
+            if not git.is_dir():
+                continue
+            common = git
+            if (git / "commondir").is_file():
+                common = (git / (git / "commondir").read_text().strip()).resolve()
             head = (git / "HEAD").read_text().strip()
             if not head.startswith("ref: "):
                 return head
             ref = head[5:]
-            if (git / ref).is_file():
-                return (git / ref).read_text().strip()
-            for line in (git / "packed-refs").read_text().splitlines():
+            if (common / ref).is_file():
+                return (common / ref).read_text().strip()
+            for line in (common / "packed-refs").read_text().splitlines():
                 if line.endswith(" " + ref):
                     return line.split()[0]
         except OSError:

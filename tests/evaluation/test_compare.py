@@ -122,3 +122,26 @@ def test_cli_compare_writes_markdown_and_rejects_bad_input(tmp_path: Path) -> No
         app, ["eval-compare", str(tmp_path / "junk.json"), str(tmp_path / "b.json")]
     )
     assert junk.exit_code == 2 and "cannot read" in junk.output
+
+
+def test_report_commit_is_read_in_a_clone_and_in_a_git_worktree(tmp_path: Path) -> None:
+    from chatbot.evaluation.provenance import git_commit
+
+    main = tmp_path / "main"
+    (main / ".git" / "refs" / "heads").mkdir(parents=True)
+    (main / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (main / ".git" / "refs" / "heads" / "main").write_text("a" * 40 + "\n")
+    (main / "pkg").mkdir()
+    assert git_commit(main / "pkg") == "a" * 40
+    # a worktree on a branch: HEAD in .git/worktrees/wt, the branch ref in the main .git
+    admin = main / ".git" / "worktrees" / "wt"
+    admin.mkdir(parents=True)
+    (admin / "commondir").write_text("../..\n")
+    (admin / "HEAD").write_text("ref: refs/heads/topic\n")
+    (main / ".git" / "refs" / "heads" / "topic").write_text("b" * 40 + "\n")
+    wt = tmp_path / "wt"
+    (wt / "pkg").mkdir(parents=True)
+    (wt / ".git").write_text(f"gitdir: {admin}\n")
+    assert git_commit(wt / "pkg") == "b" * 40
+    (admin / "HEAD").write_text("c" * 40 + "\n")  # detached
+    assert git_commit(wt / "pkg") == "c" * 40
