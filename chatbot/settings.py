@@ -138,7 +138,7 @@ class RetrievalSettings(BaseModel):
     )
     max_per_document: int = Field(3, ge=1, description="At most this many chunks per document.")
     merge_neighbours: int = Field(
-        1,
+        3,
         ge=1,
         le=10,
         description="Neighbouring chunks of one document that both rank are returned as one "
@@ -151,7 +151,7 @@ class RetrievalSettings(BaseModel):
 class ChatSettings(BaseModel):
     context_chunks: int = Field(4, ge=1, le=20, description="Retrieved chunks put in the prompt.")
     source_max_chars: int = Field(
-        1200,
+        2600,
         ge=200,
         le=20000,
         description="Each source is cut to this many characters in the answer prompt; raise it "

@@ -31,7 +31,7 @@ def test_top_5_is_the_prefix_of_top_10(container, tmp_path: Path) -> None:  # ty
         text = " ".join(
             f"The {topic} needs care number {j}: check the {topic} and the {TOPICS[(i + j) % 8]} "
             f"every {j + 2} weeks, and clean the {topic} after rain."
-            for j in range(12)
+            for j in range(40)
         )
         (corpus / f"{topic}.txt").write_text(f"{topic.title()} care\n\n{text}", encoding="utf-8")
     settings = container.settings
