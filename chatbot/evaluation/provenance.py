@@ -41,8 +41,8 @@ def git_commit(start: Path = PACKAGE_DIR) -> str | None:
     for folder in (start, *start.parents):
         git = folder / ".git"
         try:
-            if git.is_file() and git.read_text().startswith("gitdir: "):
-                git = (folder / git.read_text()[8:].strip()).resolve()
+            if git.is_file():  # a worktree: "gitdir: <its folder in the main .git>"
+                git = (folder / git.read_text().removeprefix("gitdir:").strip()).resolve()
             if not git.is_dir():
                 continue
             common = git

@@ -40,6 +40,7 @@ VOCABULARY_TTL_S = 300.0  # how long a category's vocabulary per reader is reuse
 # every relevance signal on every turn grows with the ratings of all users. Ratings given
 # through this process refresh it at once; those of other processes show within this time.
 GLOBAL_PRIOR_TTL_S = 60.0
+NEGATIVE_REASONS = frozenset({"not_relevant", "wrong", "bad_citation"})  # they lower a document
 
 
 class ProfileStore(Protocol):
@@ -306,12 +307,10 @@ class ProfileService:
         doc_ids = list(dict.fromkeys(doc_ids))
         docs = [self.documents.document(d) for d in doc_ids]
         categories = [d.category for d in docs if d is not None]
-        if rating == "up":
-            self.store.add_signal(user_id=user_id, doc_ids=doc_ids, delta=1.0)
-            self._everyone = None
-        elif reason in {"not_relevant", "wrong", "bad_citation"}:
-            self.store.add_signal(user_id=user_id, doc_ids=doc_ids, delta=-1.0)
-            self._everyone = None
+        delta = 1.0 if rating == "up" else -1.0 if reason in NEGATIVE_REASONS else 0.0
+        if delta:
+            self.store.add_signal(user_id=user_id, doc_ids=doc_ids, delta=delta)
+            self._everyone = None  # this process's next turn sees the rating
         self.store.add_interest_evidence(
             user_id=user_id,
             updates=rating_interests(

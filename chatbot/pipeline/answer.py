@@ -48,8 +48,11 @@ def as_data(text: str) -> str:
     return _PROMPT_STRUCTURE.sub(r"\1> \2", INVISIBLE.sub("", text))
 
 
-def format_sources(chunks: Sequence[RetrievedChunk], max_chars: int = 1200) -> str:
-    """Numbered sources, each with its title, as the model sees them (text delimited as data)."""
+def format_sources(chunks: Sequence[RetrievedChunk], max_chars: int) -> str:
+    """Numbered sources, each with its title, as the model sees them (text delimited as data).
+
+    Each text is cut at ``max_chars`` (``chat.source_max_chars``).
+    """
     blocks = []
     for i, c in enumerate(chunks, 1):
         text = c.text if len(c.text) <= max_chars else c.text[:max_chars] + " …"
