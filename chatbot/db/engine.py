@@ -28,6 +28,9 @@ READ_ONLY_OPTION = "chatbot_read_only"
 
 BUSY_TIMEOUT_MS = 30_000
 
+NO_SYNC = {"synchronize_session": False}
+"""Execution options of bulk deletes: nothing they touch is loaded in the session."""
+
 _SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",  # first: switching to WAL may have to wait
     "PRAGMA journal_mode=WAL",
