@@ -25,6 +25,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULTS_YAML = PACKAGE_DIR / "defaults.yaml"
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class LLMSettings(BaseModel):
     mode: Literal["local", "openai", "fake"] = Field(
         "local",
@@ -363,8 +366,8 @@ class WebSettings(BaseModel):
     widget_visitor_daily_quota: int = Field(
         200, ge=1, description="Widget chats per UTC day from one client address on one site."
     )
-    trusted_proxies: list[str] = Field(
-        default_factory=list,
+    trusted_proxies: tuple[Network, ...] = Field(
+        default=(),
         description="Reverse proxies (IP or CIDR) whose X-Forwarded-For names the client, for the "
         "per-client limits; empty = the header is ignored and the TCP peer is the client.",
     )
@@ -372,17 +375,21 @@ class WebSettings(BaseModel):
         86_400, ge=60, description="Host-signed user tokens may not be valid for longer than this."
     )
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", mode="before")
     @classmethod
-    def _networks(cls, values: list[str]) -> list[str]:
+    def _networks(cls, values: Any) -> Any:
+        """``10.0.0.1``, ``10.0.0.0/8`` or ``fd00::/8`` (host bits allowed), parsed once here."""
+        if isinstance(values, str) or not hasattr(values, "__iter__"):
+            return values  # pydantic reports the wrong type
+        networks = []
         for value in values:
             try:
-                ipaddress.ip_network(value.strip(), strict=False)
+                networks.append(ipaddress.ip_network(str(value).strip(), strict=False))
             except ValueError as exc:
                 raise ValueError(
                     f"trusted_proxies: not an IP address or network: {value!r}"
                 ) from exc
-        return [v.strip() for v in values]
+        return tuple(networks)
 
 
 Settings.model_rebuild()  # resolves the ``web`` field, whose class is defined after Settings

@@ -10,20 +10,9 @@ trusted proxies (the default) the header is ignored and the TCP peer is the clie
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    """``10.0.0.1``, ``10.0.0.0/8`` or ``fd00::/8``; ValueError names a bad entry."""
-    out = []
-    for value in values:
-        try:
-            out.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError as exc:
-            raise ValueError(f"not an IP address or network: {value!r}") from exc
-    return tuple(out)
+from chatbot.settings import Network
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

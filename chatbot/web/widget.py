@@ -26,7 +26,7 @@ from fastapi import Request
 from chatbot.domain import InvalidInputError
 from chatbot.settings import WebSettings
 from chatbot.web.auth import Principal, token_hash
-from chatbot.web.client_address import client_address, limit_key, parse_networks
+from chatbot.web.client_address import client_address, limit_key
 from chatbot.web.errors import ApiError
 
 SITE_KEY_HEADER = "x-site-key"
@@ -107,12 +107,13 @@ class WidgetGate:
         """``repo`` is the container's Repository."""
         self.repo = repo
         self.settings = settings
-        self.trusted_proxies = parse_networks(settings.trusted_proxies)
 
     def client(self, request: Request) -> str:
         """The request's client address (``X-Forwarded-For`` only from a trusted proxy)."""
         peer = request.client.host if request.client else "unknown"
-        return client_address(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
+        return client_address(
+            peer, request.headers.get("x-forwarded-for"), self.settings.trusted_proxies
+        )
 
     def is_widget_request(self, request: Request) -> bool:
         return SITE_KEY_HEADER in request.headers

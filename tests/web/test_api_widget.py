@@ -130,7 +130,7 @@ def test_daily_quota_is_shared_by_all_processes(client: Any, web_container: Any)
 def test_one_visitor_cannot_use_up_the_site_quota(app: Any, web_container: Any) -> None:
     from fastapi.testclient import TestClient
 
-    from chatbot.web.client_address import parse_networks
+    from chatbot.settings import WebSettings
 
     gate = app.state.web.widget
     gate.settings = gate.settings.model_copy(update={"widget_visitor_daily_quota": 2})
@@ -147,7 +147,8 @@ def test_one_visitor_cannot_use_up_the_site_quota(app: Any, web_container: Any) 
         assert int(r.headers["retry-after"]) >= 1
         assert chat(two, widget(site.key)).status_code == 200, "other visitors still chat"
         # behind a trusted reverse proxy, its X-Forwarded-For names the visitor
-        gate.trusted_proxies = parse_networks(["203.0.113.7"])
+        proxies = WebSettings(trusted_proxies=["203.0.113.7"]).trusted_proxies
+        gate.settings = gate.settings.model_copy(update={"trusted_proxies": proxies})
         behind = widget(site.key, **{"x-forwarded-for": "198.51.100.1"})
         assert [chat(one, behind).status_code for _ in range(3)] == [200, 200, 429]
     from sqlmodel import Session, select

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from chatbot.settings import WebSettings
-from chatbot.web.client_address import client_address, limit_key, parse_networks
+from chatbot.web.client_address import client_address, limit_key
 
-PROXY = parse_networks(["10.0.0.0/8", "fd00::/8"])
+PROXY = WebSettings(trusted_proxies=["10.0.0.0/8", "fd00::/8"]).trusted_proxies
 
 
 def test_the_header_is_ignored_without_trusted_proxies() -> None:
@@ -38,8 +40,9 @@ def test_limits_count_ipv6_by_slash_64() -> None:
 
 
 def test_bad_trusted_proxies_are_a_settings_error() -> None:
-    assert WebSettings(trusted_proxies=[" 10.0.0.0/8 "]).trusted_proxies == ["10.0.0.0/8"]
+    parsed = WebSettings(trusted_proxies=[" 10.0.0.0/8 ", "10.1.2.3/16"]).trusted_proxies
+    assert parsed == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("10.1.0.0/16"))
     with pytest.raises(ValueError, match=r"not an IP address or network: 'proxy\.local'"):
         WebSettings(trusted_proxies=["proxy.local"])
     with pytest.raises(ValueError, match="not an IP"):
-        parse_networks(["10.0.0.0/33"])
+        WebSettings(trusted_proxies=["10.0.0.0/33"])
