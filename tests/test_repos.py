@@ -376,6 +376,18 @@ def test_feedback_validation(db: Db, kwargs: dict[str, str], fragment: str) -> N
     assert len(ok.comment or "") == 2000
 
 
+def test_quota_buckets_longer_than_the_column_are_refused_on_every_backend(db: Db) -> None:
+    from chatbot.db.models import BUCKET_MAX_LENGTH
+
+    site = db.repo.create_widget_site(key="k" * 20, secret="s" * 32, origins=["https://a.example"])
+    fits, too_long = "d:" + "x" * (BUCKET_MAX_LENGTH - 2), "d:" + "x" * (BUCKET_MAX_LENGTH - 1)
+    with pytest.raises(InvalidInputError, match=f"at most {BUCKET_MAX_LENGTH} characters"):
+        db.repo.consume_widget_quota(site_id=site.id, limits=[("m:1", 5), (too_long, 5)])
+    # nothing was counted, not even the bucket that fits
+    assert db.repo.consume_widget_quota(site_id=site.id, limits=[("m:1", 1), (fits, 1)]) is None
+    assert db.repo.consume_widget_quota(site_id=site.id, limits=[("m:1", 1)]) == "m:1"
+
+
 def test_user_messages_cannot_be_rated(db: Db) -> None:
     user = db.repo.create_user(username="alice")
     _, asked, _ = _chat(db.repo, user.id)

@@ -199,6 +199,7 @@ class Feedback(SQLModel, table=True):
 
 SITE_KEY_LENGTH = 64
 SUBJECT_MAX_LENGTH = 128
+BUCKET_MAX_LENGTH = 32
 
 
 class WebSession(SQLModel, table=True):
@@ -257,7 +258,7 @@ class WidgetUsage(SQLModel, table=True):
         primary_key=True,
         sa_type=String(ID_LENGTH),
     )
-    bucket: str = Field(primary_key=True, sa_type=String(32))
+    bucket: str = Field(primary_key=True, sa_type=String(BUCKET_MAX_LENGTH))
     count: int = 0
 
 

@@ -155,6 +155,11 @@ class WebAccessQueries:
                 self.bucket = bucket
 
         usage = m.WidgetUsage
+        too_long = [bucket for bucket, _ in limits if len(bucket) > m.BUCKET_MAX_LENGTH]
+        if too_long:  # SQLite would store them; PostgreSQL would fail the chat
+            raise InvalidInputError(
+                f"quota bucket names must be at most {m.BUCKET_MAX_LENGTH} characters: {too_long}"
+            )
         try:
             with session_scope(self._engine) as session:
                 dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql

@@ -186,7 +186,8 @@ class WidgetGate:
         now = datetime.now(UTC)
         minute, day = now.strftime("%Y%m%d%H%M"), now.strftime("%Y%m%d")
         # stored as a keyed hash: neither reversible by trying all IPv4s nor linkable across sites
-        # (16 hex digits: buckets must fit widget_usage.bucket, VARCHAR(32))
+        # (16 hex digits: "vm:<minute>:<hash>" must fit BUCKET_MAX_LENGTH, 32; the repository
+        # refuses longer names on every backend)
         who = hmac.new(site.secret.encode(), client.encode(), hashlib.sha256).hexdigest()[:16]
         web = self.settings
         limits = {
