@@ -21,7 +21,12 @@ from chatbot.domain import (
 from chatbot.personalisation.service import DEFAULT_STYLE, ProfileService
 from chatbot.pipeline.answer import format_sources, language_name
 from chatbot.pipeline.chain import Pipeline
-from chatbot.pipeline.citations import extract_citations, is_refusal
+from chatbot.pipeline.citations import (
+    closest_passage,
+    extract_citations,
+    is_refusal,
+    says_nothing,
+)
 from chatbot.ports import ConversationStore, PersonalSignals, RetrievalResult
 from chatbot.settings import ChatSettings
 
@@ -123,6 +128,8 @@ class ChatService:
                 yield TokenEvent(answer)
             else:
                 answer = yield from self._generate(understanding, context, style, latencies)
+                if says_nothing(answer, context):  # e.g. "[1] [2]": show what [1] says instead
+                    answer, gate = self._closest_passage(answer, understanding, context)
 
         citations = extract_citations(answer, context)
         refused = gate == "low_relevance" or is_refusal(answer)
@@ -230,6 +237,20 @@ class ChatService:
             yield TokenEvent(piece)
         latencies["answer_ms"] = _ms(t)
         return "".join(parts).strip()
+
+    def _closest_passage(
+        self,
+        answer: str,
+        understanding: Understanding,
+        context: Sequence[RetrievedChunk],
+    ) -> tuple[str, str]:
+        """What replaces a reply with no words in it: the passage the model pointed at."""
+        number, passage = closest_passage(answer, understanding.standalone_question, context)
+        leads: dict[str, str] = self.pipeline.answer_prompt.extras.get(
+            "closest_passage", {"en": "The closest passage in the sources says:"}
+        )
+        lead = _localised(leads, understanding.language)
+        return f"{lead} “{passage}” [{number}]", "closest_passage"
 
     def _validate(self, message: str) -> str:
         text = (message or "").replace("\x00", "").strip()

@@ -9,7 +9,13 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from chatbot.domain import HistoryTurn, RetrievedChunk, Understanding, readable_acls
-from chatbot.pipeline.citations import cited_numbers, extract_citations, is_refusal
+from chatbot.pipeline.citations import (
+    cited_numbers,
+    closest_passage,
+    extract_citations,
+    is_refusal,
+    says_nothing,
+)
 from chatbot.pipeline.understand import build_understand, needs_rewrite
 from chatbot.prompt_loader import PromptError, load_prompt
 from tests.conftest import ROOT
@@ -114,3 +120,24 @@ def test_hybrid_retrieval_never_returns_other_users_private_chunks(container) ->
     )
     assert any("CANARY-alice" in c.text for c in alice.chunks)
     assert alice.trace["selected"] and "rrf" in alice.trace["selected"][0]
+
+
+def test_replies_without_words_and_the_passage_shown_instead() -> None:
+    chunks = [
+        _chunk(
+            1,
+            "Intro text about tools. The tool had the following requirements: it must run "
+            "offline, it must be fast, and it must log every step.",
+        ),
+        _chunk(2, "Unrelated."),
+    ]
+    assert says_nothing("[1] [2]", chunks) and says_nothing(" [1], [2]. ", chunks)
+    assert says_nothing("Doc 2 [2]", chunks), "a source title is not an answer"
+    assert not says_nothing("Offline [1]", chunks) and not says_nothing("是 [1]", chunks)
+    number, passage = closest_passage("[1] [2]", "What were the requirements of the tool?", chunks)
+    assert number == 1
+    assert passage.startswith("The tool had the following requirements:")
+    assert passage.endswith("log every step."), "the list after the heading is kept"
+    assert closest_passage("[2]", "requirements?", chunks)[0] == 2, "the source the model named"
+    long_number, long_passage = closest_passage("[1]", "tools", [_chunk(1, "tools " * 200)])
+    assert long_number == 1 and len(long_passage) <= 401 and long_passage.endswith("…")

@@ -135,3 +135,22 @@ def test_sources_are_cut_at_the_configured_length(monkeypatch, tmp_path) -> None
     finally:
         c.close()
     assert not done.refused and "…" in done.answer and "900 hours" not in done.answer
+
+
+def test_a_reply_of_citation_markers_only_shows_the_closest_passage(chat) -> None:  # type: ignore[no-untyped-def]
+    """The 1.5B model sometimes answers "[1] [2]"; the user then sees what [1] says."""
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    assert "pipeline" not in chat.__dict__, "the pipeline must be built with the scripted model"
+    chat.__dict__["chat_model"] = GenericFakeChatModel(messages=iter([AIMessage("[1] [2]")]))
+    user = chat.repo.ensure_user(username="ann")
+    events = _run(chat, user.id, "How often should I clean the bike chain?")
+    done: DoneEvent = events[-1]  # type: ignore[assignment]
+    assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "[1] [2]"
+    assert done.answer.startswith("The closest passage in the sources says: “Clean the bike")
+    assert "every 300 km" in done.answer and done.answer.endswith("” [1]")
+    assert not done.refused and [c.title for c in done.citations] == ["Chain care"]
+    assert done.trace["gate"] == "closest_passage"
+    stored = chat.repo.list_messages(user_id=user.id, conversation_id=done.conversation_id)
+    assert stored[-1].content == done.answer

@@ -46,6 +46,32 @@ def best_quote(chunk_text: str, answer: str, max_chars: int = 300) -> str:
     return (best or chunk_text.strip())[:max_chars]
 
 
+def says_nothing(answer: str, chunks: Sequence[RetrievedChunk]) -> bool:
+    """True when the answer is only citation markers and source titles, e.g. "[1] [2]"."""
+    rest = _MARKER.sub(" ", answer)
+    for title in {c.title for c in chunks if c.title.strip()}:
+        rest = re.sub(re.escape(title.strip()), " ", rest, flags=re.I)
+    return not re.search(r"\w", rest)
+
+
+def closest_passage(
+    answer: str, question: str, chunks: Sequence[RetrievedChunk], max_chars: int = 400
+) -> tuple[int, str]:
+    """The source the answer cited first (else source 1) and its passage closest to the question.
+
+    The passage starts at the sentence sharing the most terms with the question and runs on
+    for up to ``max_chars`` (cut at a word), so a heading like "The requirements were:" keeps
+    the list after it.
+    """
+    numbers = [n for n in cited_numbers(answer) if 1 <= n <= len(chunks)] or [1]
+    text = chunks[numbers[0] - 1].text.strip()
+    start = text.find(best_quote(text, question, max_chars=len(text)))
+    passage = text[max(start, 0) :]
+    if len(passage) > max_chars:
+        passage = passage[:max_chars].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+    return numbers[0], " ".join(passage.split())
+
+
 def extract_citations(answer: str, chunks: Sequence[RetrievedChunk]) -> tuple[Citation, ...]:
     """Citations for the [n] markers in the answer.
 

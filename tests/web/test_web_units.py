@@ -61,6 +61,8 @@ def test_trace_view_explains_the_answer() -> None:
     assert "retrieve 12 ms" in text and "total 40 ms" in text
     refused = views.trace_markdown({**trace, "gate": "low_relevance", "refused": True})
     assert "not asked" in refused and "I don't know" in refused
+    passage = views.trace_markdown({**trace, "gate": "closest_passage"})
+    assert "source numbers only" in passage and "I don't know" not in passage
 
 
 def test_latest_report_prefers_the_newest(tmp_path: Path) -> None:
