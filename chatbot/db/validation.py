@@ -30,24 +30,22 @@ def has_control_chars(text: str) -> bool:
 
 
 def valid_username(username: str) -> str:
-    name = username.strip()
-    if not name:
-        raise InvalidInputError("username must not be empty")
-    if len(name) > USERNAME_MAX_LENGTH:
-        raise InvalidInputError(f"username must be at most {USERNAME_MAX_LENGTH} characters")
-    if has_control_chars(name):
-        raise InvalidInputError("username must not contain control or invisible characters")
-    return name
+    return _one_visible_line(username, "username", USERNAME_MAX_LENGTH)
 
 
 def valid_title(title: str) -> str:
-    clean = title.strip()
+    return _one_visible_line(title, "title", TITLE_MAX_LENGTH)
+
+
+def _one_visible_line(value: str, what: str, max_length: int) -> str:
+    """``value`` stripped; not empty, at most ``max_length`` long, no invisible characters."""
+    clean = value.strip()
     if not clean:
-        raise InvalidInputError("title must not be empty")
-    if len(clean) > TITLE_MAX_LENGTH:
-        raise InvalidInputError(f"title must be at most {TITLE_MAX_LENGTH} characters")
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(clean) > max_length:
+        raise InvalidInputError(f"{what} must be at most {max_length} characters")
     if has_control_chars(clean):
-        raise InvalidInputError("title must not contain control or invisible characters")
+        raise InvalidInputError(f"{what} must not contain control or invisible characters")
     return clean
 
 
