@@ -2,12 +2,15 @@
 
 The session cookie carries a random token; the database keeps only its SHA-256, so a leaked
 database does not leak live sessions, and logout or expiry ends a session everywhere. Failed
-logins are rows in the database, so the throttle holds across server processes.
+logins are rows in the database, so the throttle holds across server processes; a row holds a
+keyed hash (HMAC with ``secret_key``) of the name or the address (IPv6 by /64), not the name or
+address itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import secrets
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatbot.domain import InvalidInputError, readable_acls
 from chatbot.settings import WebSettings
+from chatbot.web.client_address import limit_key
 from chatbot.web.errors import ApiError
 
 SESSION_COOKIE = "chatbot_session"
@@ -79,10 +83,11 @@ def token_hash(token: str) -> str:
 class Accounts:
     """Sign-up, login with throttling, sessions and password changes."""
 
-    def __init__(self, repo: Any, settings: WebSettings) -> None:
-        """``repo`` is the container's Repository."""
+    def __init__(self, repo: Any, settings: WebSettings, *, secret_key: str) -> None:
+        """``repo`` is the container's Repository; ``secret_key`` keys the throttle's hashes."""
         self.repo = repo
         self.settings = settings
+        self._throttle_key = secret_key.encode()
         self.hasher = PasswordHasher()
 
     @cached_property
@@ -121,7 +126,10 @@ class Accounts:
     def login(self, username: str, password: str, *, client_ip: str) -> UserRow:
         """The user if the password is right; 401 if not, 429 when throttled."""
         name = username.strip()[:64]
-        keys = [f"user:{name.casefold()}", f"ip:{client_ip}"]
+        keys = [
+            self._throttle_id("user", name.casefold()),
+            self._throttle_id("ip", limit_key(client_ip)),
+        ]
         self._check_throttle(keys)
         user: UserRow | None = self.repo.get_user_by_name(username=name) if name else None
         stored = user.password_hash if user is not None and not user.is_anonymous else None
@@ -134,6 +142,11 @@ class Accounts:
         if self.hasher.check_needs_rehash(stored or ""):
             self.repo.update_account(user_id=user.id, password_hash=self.hasher.hash(password))
         return user
+
+    def _throttle_id(self, kind: str, value: str) -> str:
+        """``kind:`` and a keyed hash of ``value``: equal values count together, unreadably."""
+        digest = hmac.new(self._throttle_key, value.encode(), hashlib.sha256).hexdigest()
+        return f"{kind}:{digest[:40]}"
 
     def _check_throttle(self, keys: list[str]) -> None:
         window = self.settings.login_window_s

@@ -56,7 +56,9 @@ class WebContext:
             external = queue_depth
         return cls(
             container=container,
-            accounts=Accounts(container.repo, web),
+            accounts=Accounts(
+                container.repo, web, secret_key=settings.secret_key.get_secret_value()
+            ),
             widget=WidgetGate(container.repo, web),
             documents=UserDocuments(
                 container.store,

@@ -129,9 +129,9 @@ def users_add(
 
     repo = _repo()
     try:
-        user = Accounts(repo, get_settings().web).signup(
-            name, password, role="admin" if admin else "user"
-        )
+        settings = get_settings()
+        accounts = Accounts(repo, settings.web, secret_key=settings.secret_key.get_secret_value())
+        user = accounts.signup(name, password, role="admin" if admin else "user")
     except InvalidInputError as exc:
         raise _fail(exc) from exc
     typer.echo(f"created {user.username} ({user.role})")

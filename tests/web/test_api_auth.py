@@ -107,6 +107,31 @@ def test_per_ip_throttle_covers_many_names(client: Any, web_container: Any) -> N
     assert r.status_code == 429 and "your address" in r.json()["error"]["message"]
 
 
+def test_throttle_rows_hold_keyed_hashes_and_count_ipv6_by_slash_64(
+    app: Any, web_container: Any
+) -> None:
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session, select
+
+    from chatbot.db.models import LoginFailure
+
+    limit = web_container.settings.web.login_failures_per_ip
+    for i in range(limit):  # a new address of the same /64 for every try
+        with TestClient(app, client=(f"2001:db8:7:7::{i + 1:x}", 4000)) as c:
+            c.post("/api/auth/login", json={"username": f"mallory{i}", "password": "wrong-pass"})
+    with TestClient(app, client=("2001:db8:7:7:ffff::9", 4000)) as c:
+        r = c.post("/api/auth/login", json={"username": "fresh", "password": "wrong-pass"})
+    assert r.status_code == 429 and "your address" in r.json()["error"]["message"]
+    with TestClient(app, client=("2001:db8:7:8::1", 4000)) as c:  # the next /64 is not blocked
+        r = c.post("/api/auth/login", json={"username": "fresh", "password": "wrong-pass"})
+    assert r.status_code == 401
+    with Session(web_container.repo.engine) as session:
+        keys = [row.key for row in session.exec(select(LoginFailure))]
+    assert len(keys) == 2 * (limit + 1)
+    assert all(k.split(":", 1)[0] in ("user", "ip") and len(k.split(":", 1)[1]) == 40 for k in keys)
+    assert not any("mallory" in k or "fresh" in k or "2001" in k for k in keys)
+
+
 def test_signup_can_be_disabled(monkeypatch: Any, tmp_path: Any) -> None:
     from fastapi.testclient import TestClient
 
