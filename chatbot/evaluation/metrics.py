@@ -228,6 +228,23 @@ def span_hit_at_k(
 # --------------------------------------------------------------------------- aggregation
 
 
+def grounding(
+    answer: str, question: str, passages: Sequence[Passage], language: str
+) -> float | None:
+    """Share of the answer's tokens, other than the question's, that occur in the passages.
+
+    A cheap faithfulness proxy (no judge model): words that are neither in the question nor
+    in what the model was shown came from somewhere else, i.e. were made up or remembered.
+    ``None`` when the answer has no such tokens (e.g. it only repeats the question).
+    """
+    asked = set(normalize_tokens(question, language))
+    tokens = [t for t in normalize_tokens(strip_citations(answer), language) if t not in asked]
+    if not tokens:
+        return None
+    shown = set(normalize_tokens(" ".join(p.text for p in passages), language))
+    return sum(t in shown for t in tokens) / len(tokens)
+
+
 def mean(values: Iterable[float | None]) -> float | None:
     """Mean of the values that are not ``None`` (``None`` if there are none)."""
     present = [v for v in values if v is not None]

@@ -18,6 +18,7 @@ PLOTTED = {
         "wrong_refusal",
         "context_doc_hit",
         "citation_span",
+        "grounded",
     ),
 }
 

@@ -38,6 +38,7 @@ ANSWER_METRICS = (
     "cited",
     "citation_gold_doc",
     "citation_span",
+    "grounded",
 )
 # Lower is better for these; everything else is higher-is-better.
 LOWER_IS_BETTER = frozenset({"wrong_refusal", "gate_wrong_refusal"})
@@ -69,6 +70,8 @@ def score_retrieval(item: QAItem, out: RetrievalOutput) -> dict[str, float | Non
 
 def score_answer(item: QAItem, out: AnswerOutput) -> dict[str, float | None]:
     scores: dict[str, float | None] = dict.fromkeys(ANSWER_METRICS)
+    if not out.refused:
+        scores["grounded"] = m.grounding(out.text, item.question, out.context, item.language)
     if not item.answerable:
         scores["refusal_accuracy"] = float(out.refused)
         return scores

@@ -175,6 +175,8 @@ def test_answer_eval_scores_answers_refusals_and_citations(
     assert first["answer"] and first["cited"] == ["chain.txt"]
     assert "first_token_ms" in first["latency_ms"] and "understand_ms" in first["latency_ms"]
     assert "citation_span" in (out / "report.md").read_text()
+    # the fake model only quotes its sources: every answered question is fully grounded
+    assert ours["metrics"]["grounded"] == 1.0 and ours["counts"]["grounded"] >= 3
 
 
 def test_floors_gate_the_exit_code(

@@ -106,6 +106,19 @@ def test_span_hit_without_spans_uses_contexts_or_answer() -> None:
     assert m.span_hit_at_k([p], [], [], "forty-two", 5) is None  # no evidence label at all
 
 
+def test_grounding_counts_answer_words_missing_from_question_and_passages() -> None:
+    shown = [Passage("a.txt", "The Bullet Kin carries a magnum and has 15 health.")]
+    question = "What does the Bullet Kin carry?"
+    assert m.grounding("The Bullet Kin carries a magnum [1].", question, shown, "en") == 1.0
+    # tokens shotgun, and, rifle, magnum: "and" and "magnum" were shown, the others not
+    made_up = m.grounding("A shotgun and rifle magnum", question, shown, "en")
+    assert made_up == pytest.approx(2 / 4)
+    assert m.grounding("What does the Bullet Kin carry? [1]", question, shown, "en") is None
+    zh = [Passage("b.txt", "昌昌是奇穆王国的首都。")]
+    assert m.grounding("奇穆王国", "昌昌是什么王国的首都？", zh, "zh") == 1.0
+    assert m.grounding("印加", "昌昌是什么王国的首都？", zh, "zh") == 0.0
+
+
 def test_mean_and_percentile() -> None:
     assert m.mean([1.0, None, 0.0]) == 0.5
     assert m.mean([None]) is None
