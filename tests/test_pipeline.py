@@ -134,6 +134,8 @@ def test_replies_without_words_and_the_passage_shown_instead() -> None:
     assert says_nothing("[1] [2]", chunks) and says_nothing(" [1], [2]. ", chunks)
     assert says_nothing("Doc 2 [2]", chunks), "a source title is not an answer"
     assert not says_nothing("Offline [1]", chunks) and not says_nothing("是 [1]", chunks)
+    short_title = [RetrievedChunk("c9", "d9", "text", "/docs/9.md", "Ye", "en")]
+    assert not says_nothing("Yes [1]", short_title), "titles are removed as whole words only"
     number, passage = closest_passage("[1] [2]", "What were the requirements of the tool?", chunks)
     assert number == 1
     assert passage.startswith("The tool had the following requirements:")

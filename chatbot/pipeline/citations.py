@@ -49,8 +49,8 @@ def best_quote(chunk_text: str, answer: str, max_chars: int = 300) -> str:
 def says_nothing(answer: str, chunks: Sequence[RetrievedChunk]) -> bool:
     """True when the answer is only citation markers and source titles, e.g. "[1] [2]"."""
     rest = _MARKER.sub(" ", answer)
-    for title in {c.title for c in chunks if c.title.strip()}:
-        rest = re.sub(re.escape(title.strip()), " ", rest, flags=re.I)
+    for title in {c.title.strip() for c in chunks if len(c.title.strip()) >= 3}:
+        rest = re.sub(rf"(?<!\w){re.escape(title)}(?!\w)", " ", rest, flags=re.I)
     return not re.search(r"\w", rest)
 
 
