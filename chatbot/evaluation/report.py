@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from chatbot.evaluation.error_analysis import worst_answers
 from chatbot.evaluation.plots import write_plots
 from chatbot.evaluation.provenance import package_versions
 from chatbot.evaluation.runner import EvalRun
@@ -149,6 +150,8 @@ def to_markdown(run: EvalRun, settings: Settings, plots: list[str]) -> str:
             }
             lines += ["", f"## {title}: {group}", ""]
             lines += metrics_table(run, block, {field: group})
+    if o.mode == "answer":
+        lines += worst_answers(run.questions)
     lines += ["", "## Latency", "", *latency_table(run), "", "## Setup and run time", ""]
     lines += ["| system | chunks | index cached | index s | questions s |", "|---|---|---|---|---|"]
     for name in run.systems:

@@ -177,6 +177,7 @@ def test_answer_eval_scores_answers_refusals_and_citations(
     assert "citation_span" in (out / "report.md").read_text()
     # the fake model only quotes its sources: every answered question is fully grounded
     assert ours["metrics"]["grounded"] == 1.0 and ours["counts"]["grounded"] >= 3
+    assert "## Worst answers of ours" in (out / "report.md").read_text()
 
 
 def test_floors_gate_the_exit_code(
