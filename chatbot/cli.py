@@ -110,6 +110,7 @@ def _answer(
     from chatbot.domain import readable_acls
 
     done: DoneEvent | None = None
+    streamed = []
     for event in container.chat.stream(
         user_id=user_id,
         message=question,
@@ -119,9 +120,12 @@ def _answer(
     ):
         if isinstance(event, TokenEvent):
             typer.echo(event.text, nl=False)
+            streamed.append(event.text)
         elif isinstance(event, DoneEvent):
             done = event
     assert done is not None
+    if not done.answer.startswith("".join(streamed).strip()):  # replaced, e.g. "[1] [2]"
+        typer.echo(f"\n{done.answer}", nl=False)
     _print_done(done)
     return done
 

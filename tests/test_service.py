@@ -154,3 +154,17 @@ def test_a_reply_of_citation_markers_only_shows_the_closest_passage(chat) -> Non
     assert done.trace["gate"] == "closest_passage"
     stored = chat.repo.list_messages(user_id=user.id, conversation_id=done.conversation_id)
     assert stored[-1].content == done.answer
+
+
+def test_the_cli_prints_the_answer_that_replaced_the_streamed_text(chat, capsys) -> None:  # type: ignore[no-untyped-def]
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from chatbot.cli import _answer
+
+    chat.__dict__["chat_model"] = GenericFakeChatModel(messages=iter([AIMessage("[1]")]))
+    user = chat.repo.ensure_user(username="ann")
+    done = _answer(chat, user.id, "How often should I clean the bike chain?", None)
+    printed = capsys.readouterr().out
+    assert printed.startswith("[1]\nThe closest passage in the sources says:")
+    assert done.answer in printed and "Sources:" in printed
