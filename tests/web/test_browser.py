@@ -21,7 +21,9 @@ from tests.web.live import CHROMIUM, CHROMIUM_ARGS, HOST_PAGE, free_port, serve_
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make browser installs it)"
 )
-TIMEOUT_MS = 20_000
+# How long a step may wait for the page. These are waits, not speed checks (speed lives in
+# bench/): on a loaded 2-core box two answers of the UI took longer than 20 s once.
+TIMEOUT_MS = 60_000
 QUESTION = "How often should I clean and lubricate my bike chain?"
 
 
