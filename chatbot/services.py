@@ -128,7 +128,7 @@ class ChatService:
                 yield TokenEvent(answer)
             else:
                 answer = yield from self._generate(understanding, context, style, latencies)
-                if says_nothing(answer, context):  # e.g. "[1] [2]": show what [1] says instead
+                if says_nothing(answer):  # e.g. "[1] [2]": show what [1] says instead
                     answer, gate = self._closest_passage(answer, understanding, context)
 
         citations = extract_citations(answer, context)

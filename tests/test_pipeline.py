@@ -131,11 +131,10 @@ def test_replies_without_words_and_the_passage_shown_instead() -> None:
         ),
         _chunk(2, "Unrelated."),
     ]
-    assert says_nothing("[1] [2]", chunks) and says_nothing(" [1], [2]. ", chunks)
-    assert says_nothing("Doc 2 [2]", chunks), "a source title is not an answer"
-    assert not says_nothing("Offline [1]", chunks) and not says_nothing("是 [1]", chunks)
-    short_title = [RetrievedChunk("c9", "d9", "text", "/docs/9.md", "Ye", "en")]
-    assert not says_nothing("Yes [1]", short_title), "titles are removed as whole words only"
+    assert says_nothing("[1] [2]") and says_nothing(" [1], [2]. ")
+    assert not says_nothing("Offline [1]") and not says_nothing("是 [1]")
+    # a title can be the answer (CMRC: the official name of a tournament is its page's title)
+    assert not says_nothing("Doc 2 [2]") and not says_nothing("香港公开羽毛球锦标赛")
     number, passage = closest_passage("[1] [2]", "What were the requirements of the tool?", chunks)
     assert number == 1
     assert passage.startswith("The tool had the following requirements:")

@@ -46,12 +46,13 @@ def best_quote(chunk_text: str, answer: str, max_chars: int = 300) -> str:
     return (best or chunk_text.strip())[:max_chars]
 
 
-def says_nothing(answer: str, chunks: Sequence[RetrievedChunk]) -> bool:
-    """True when the answer is only citation markers and source titles, e.g. "[1] [2]"."""
-    rest = _MARKER.sub(" ", answer)
-    for title in {c.title.strip() for c in chunks if len(c.title.strip()) >= 3}:
-        rest = re.sub(rf"(?<!\w){re.escape(title)}(?!\w)", " ", rest, flags=re.I)
-    return not re.search(r"\w", rest)
+def says_nothing(answer: str) -> bool:
+    """True when the answer is only citation markers, e.g. "[1] [2]".
+
+    A source title alone is not treated as empty: it may be the answer ("What is the official
+    name?" -> the page's title).
+    """
+    return not re.search(r"\w", _MARKER.sub(" ", answer))
 
 
 def closest_passage(
