@@ -23,7 +23,7 @@ def worst_answers(questions: Sequence[dict[str, Any]], system: str = "ours") -> 
         if q["answerable"] and scores.get("f1") is not None:
             answerable.append((scores["f1"], scores.get("grounded") or 0.0, q, out))
         elif not q["answerable"] and out and not out.get("refused", True):
-            answered_anyway.append((scores.get("grounded") or 0.0, 0.0, q, out))
+            answered_anyway.append((scores.get("grounded") or 0.0, q, out))
     if not answerable and not answered_anyway:
         return []
     lines = [
@@ -53,7 +53,7 @@ def worst_answers(questions: Sequence[dict[str, Any]], system: str = "ours") -> 
             "| question | answer | grounded |",
             "|---|---|---|",
         ]
-        for _, _, q, out in sorted(answered_anyway, key=lambda r: r[0])[:WORST_ROWS]:
+        for _, q, out in sorted(answered_anyway, key=lambda r: r[0])[:WORST_ROWS]:
             grounded = (out.get("scores") or {}).get("grounded")
             lines.append(
                 f"| {_cell(q['question'])} | {_cell(out.get('answer', ''))} | {_number(grounded)} |"
