@@ -29,6 +29,7 @@ from chatbot.pipeline.citations import (
 )
 from chatbot.ports import ConversationStore, PersonalSignals, RetrievalResult
 from chatbot.settings import ChatSettings
+from chatbot.text import unmatched_words
 
 
 class ChatService:
@@ -100,6 +101,7 @@ class ChatService:
 
         refusals: dict[str, str] = self.pipeline.answer_prompt.extras.get("refusals", {})
         context: tuple[RetrievedChunk, ...] = ()
+        unmatched: list[str] = []  # question words no passage given to the model contains
         retrieval: RetrievalResult | None = None
         gate = ""
         if understanding.intent == "chitchat":
@@ -119,6 +121,9 @@ class ChatService:
             )
             latencies["retrieve_ms"] = _ms(t)
             context = retrieval.chunks[: self.settings.context_chunks]
+            unmatched = unmatched_words(
+                understanding.standalone_question, (c.text for c in context)
+            )
             yield SourcesEvent(context)
             if not context or (
                 retrieval.best_vector_similarity < self.settings.min_relevance
@@ -127,7 +132,9 @@ class ChatService:
                 answer, gate = _localised(refusals, understanding.language), "low_relevance"
                 yield TokenEvent(answer)
             else:
-                answer = yield from self._generate(understanding, context, style, latencies)
+                answer = yield from self._generate(
+                    understanding, context, style, latencies, unmatched
+                )
                 if says_nothing(answer):  # e.g. "[1] [2]": show what [1] says instead
                     answer, gate = self._closest_passage(answer, understanding, context)
 
@@ -138,6 +145,8 @@ class ChatService:
         latencies["total_ms"] = _ms(started)
         trace = self._trace(understanding, retrieval, context, gate, latencies, refused)
         trace["personalisation"] = _personal_trace(personal, "; ".join(applied) or None)
+        if unmatched:
+            trace["unmatched_words"] = unmatched
         saved = self.conversations.add_message(
             user_id=user_id,
             conversation_id=conversation.id,
@@ -219,6 +228,7 @@ class ChatService:
         context: Sequence[RetrievedChunk],
         style: str,
         latencies: dict[str, float],
+        unmatched: Sequence[str] = (),
     ) -> Generator[TokenEvent, None, str]:
         t = time.perf_counter()
         parts: list[str] = []
@@ -228,6 +238,8 @@ class ChatService:
             "sources": format_sources(context, self.settings.source_max_chars),
             "question": understanding.standalone_question,
         }
+        if "unmatched" in self.pipeline.answer_prompt.variables:
+            variables["unmatched"] = ", ".join(unmatched) or "none"
         for piece in self.pipeline.answer.stream(variables):
             if not piece:
                 continue

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
+
+from chatbot.spelling import respell
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+# "Jackie's" searches as "jackie" (the stemmer would keep "jackie'", which no plain word matches)
+_POSSESSIVE = re.compile(r"'s$")
 
 # A compact English stop-word list (function words only; content words stay searchable).
 EN_STOPWORDS = frozenset(
@@ -308,7 +314,7 @@ def tokenize(text: str) -> list[str]:
 
 def _latin_terms(text: str) -> list[str]:
     return [
-        stem(w.replace("’", "'"))
+        stem(_POSSESSIVE.sub("", w.replace("’", "'")))
         for w in _WORD.findall(text)
         if w not in EN_STOPWORDS and (len(w) > 1 or w.isdigit())
     ]
@@ -320,3 +326,22 @@ def normalise_term(term: str) -> str:
     if _CJK.search(lowered):
         return lowered
     return " ".join(stem(w) for w in _WORD.findall(lowered))
+
+
+def unmatched_words(question: str, texts: Iterable[str]) -> list[str]:
+    """English words of ``question`` (4+ letters, not function words) that no text contains.
+
+    A word counts as contained when its stem occurs, or a word one or two edits from it does
+    (a misspelling the keyword search respells). Chinese and numbers are not checked.
+    """
+    present = Counter(t for text in texts for t in tokenize(text))
+    missing: dict[str, str] = {}
+    for word in _WORD.findall(question.lower()):
+        plain = _POSSESSIVE.sub("", word.replace("’", "'"))
+        if plain in EN_STOPWORDS or len(plain) < 4 or not plain.isalpha():
+            continue
+        term = stem(plain)
+        if term not in present:
+            missing.setdefault(term, plain)
+    respelt = respell(missing, present)
+    return [word for term, word in missing.items() if term not in respelt]

@@ -168,3 +168,12 @@ def test_the_cli_prints_the_answer_that_replaced_the_streamed_text(chat, capsys)
     printed = capsys.readouterr().out
     assert printed.startswith("[1]\nThe closest passage in the sources says:")
     assert done.answer in printed and "Sources:" in printed
+
+
+def test_the_trace_names_question_words_no_passage_given_to_the_model_contains(chat) -> None:  # type: ignore[no-untyped-def]
+    user = chat.repo.ensure_user(username="ann")
+    done: DoneEvent = _run(chat, user.id, "Which degreasr cleans the chain in winter?")[-1]  # type: ignore[assignment]
+    # "degreasr" is one edit from the passage's "degreaser", so only "winter" is missing
+    assert done.trace["unmatched_words"] == ["winter"]
+    done = _run(chat, user.id, "How do I clean the bike chain?")[-1]  # type: ignore[assignment]
+    assert "unmatched_words" not in done.trace

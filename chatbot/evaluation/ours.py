@@ -26,6 +26,7 @@ NAME = "ours"
 _INGEST_KEYS = {"chunk_tokens", "chunk_overlap_tokens", "max_file_mb", "keywords_per_chunk"}
 _EMBEDDING_KEYS = {"mode", "model", "dim", "dtype", "max_tokens"}
 _INDEXING_CODE = ("ingest", "chatbot/text.py", "chatbot/index", "chatbot/embeddings.py")
+_QUERY_TIME_ONLY = frozenset({"retriever.py"})  # never changes an index
 
 
 def _code_hash() -> str:
@@ -37,7 +38,7 @@ def _code_hash() -> str:
     for entry in _INDEXING_CODE:
         path = root / entry
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            if file.is_file() and file.name != "retriever.py":  # query time only
+            if file.is_file() and file.name not in _QUERY_TIME_ONLY:
                 h.update(file.read_bytes())
     return h.hexdigest()[:16]
 

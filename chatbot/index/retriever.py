@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from chatbot.index.catalog import ChunkRecord, DocumentRecord
 from chatbot.index.storage import ChunkStore
 from chatbot.ports import RetrievalQuery, RetrievalResult
 from chatbot.settings import RetrievalSettings
+from chatbot.spelling import respell
 from chatbot.text import normalise_term, tokenize
 
 ENGLISH_ONLY_EMBEDDINGS = frozenset({"all-MiniLM-L6-v2"})
@@ -66,6 +68,15 @@ class HybridRetriever:
 
         candidates = self._fuse(vector_hits, keyword_hits, query.language)
         records = self.store.chunks([c.chunk_id for c in candidates])
+        vocabulary = Counter(w for r in records.values() for w in tokenize(r.text))
+        respelt = respell(terms, vocabulary)
+        if respelt:
+            t = time.perf_counter()
+            keyword_hits = self.store.keyword_search([*terms, *respelt.values()], query.acls, k)
+            candidates = self._fuse(vector_hits, keyword_hits, query.language)
+            new = [c.chunk_id for c in candidates if c.chunk_id not in records]
+            records.update(self.store.chunks(new) if new else {})
+            timings["respell_ms"] = _ms(t)
         candidates = [c for c in candidates if c.chunk_id in records]  # drop orphans
         docs = self._documents({r.doc_id for r in records.values()}, {})
         t = time.perf_counter()
@@ -86,6 +97,7 @@ class HybridRetriever:
                 "keyword_hits": len(keyword_hits),
                 "selected": [_trace_entry(c) for c in selected],
                 **({"expansion": expansion} if expansion else {}),
+                **({"respelt": respelt} if respelt else {}),
                 "latency_ms": timings,
             },
         )

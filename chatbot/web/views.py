@@ -104,6 +104,15 @@ def trace_markdown(
     if trace.get("refused"):
         lines.append("**Answered:** I don't know.")
     retrieval = trace.get("retrieval") or {}
+    respelt = retrieval.get("respelt") or {}
+    if respelt:
+        pairs = ", ".join(
+            f"{safe_markdown(str(a))} → {safe_markdown(str(b))}" for a, b in respelt.items()
+        )
+        lines.append(f"**Keyword search also tried the spelling:** {pairs}")
+    if trace.get("unmatched_words"):
+        words = ", ".join(safe_markdown(str(w)) for w in trace["unmatched_words"])
+        lines.append(f"**Not in any passage given to the model:** {words}")
     selected = retrieval.get("selected") or []
     used = set(trace.get("context_chunk_ids") or [])
     if selected:

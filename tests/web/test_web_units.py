@@ -63,6 +63,11 @@ def test_trace_view_explains_the_answer() -> None:
     assert "not asked" in refused and "I don't know" in refused
     passage = views.trace_markdown({**trace, "gate": "closest_passage"})
     assert "source numbers only" in passage and "I don't know" not in passage
+    assert "spelling" not in text and "Not in any passage" not in text
+    retrieval = {**trace["retrieval"], "respelt": {"carageenan": "carrageenan"}}  # type: ignore[dict-item]
+    words = views.trace_markdown({**trace, "retrieval": retrieval, "unmatched_words": ["caliber"]})
+    assert "also tried the spelling:** carageenan → carrageenan" in words
+    assert "Not in any passage given to the model:** caliber" in words
 
 
 def test_latest_report_prefers_the_newest(tmp_path: Path) -> None:
