@@ -1,7 +1,9 @@
 """The ingestion job: files → parsed text → chunks + keywords → embeddings → the store.
 
-Incremental and idempotent: a document's id comes from its owner and path, and its content
-hash decides whether anything needs doing. Documents are written in batches; each batch is
+Incremental and idempotent: a document's id comes from its owner and path, and the hash of
+its bytes and of how they are indexed (``IngestJob.recipe``) decides whether anything needs
+doing, so a change of chunk size, embedding model or ``INDEX_FORMAT`` re-indexes each document
+once on the next run. Documents are written in batches; each batch is
 acknowledged by one catalog commit, so a crash loses at most the batch in flight.
 """
 
@@ -26,6 +28,9 @@ from ingest.readers import SUPPORTED, SkipFile, read_file
 from ingest.understanding import chunk_keywords, document_topics
 
 IGNORE_FILE = ".ingestignore"
+# Bump when a change to reading, chunking, keywords or search terms changes what a document's
+# index holds (2: possessives are indexed as the plain word), so existing stores catch up.
+INDEX_FORMAT = 2
 
 
 class Embedder(Protocol):
@@ -121,6 +126,16 @@ class IngestJob:
     progress: Progress = field(default_factory=_NoProgress)
     on_batch: Callable[[list[str]], None] | None = None  # called with acknowledged sources
 
+    @property
+    def recipe(self) -> bytes:
+        """How this job indexes a file; part of each document's hash (see the module doc)."""
+        s = self.settings
+        model = Path(str(getattr(self.embedder, "model_name", type(self.embedder).__name__)))
+        return (
+            f"format={INDEX_FORMAT};chunk={s.chunk_tokens}/{s.chunk_overlap_tokens};"
+            f"keywords={s.keywords_per_chunk};embedding={model.name}\n"
+        ).encode()
+
     def run(
         self,
         paths: Sequence[Path],
@@ -174,7 +189,7 @@ class IngestJob:
         except OSError as exc:
             report.failed.append((str(path), f"unreadable: {exc.strerror or exc}"))
             return None
-        content_hash = hashlib.sha256(raw).hexdigest()
+        content_hash = hashlib.sha256(self.recipe + raw).hexdigest()
         existing = self.store.document(doc_id)
         if existing is not None and existing.content_hash == content_hash:
             report.unchanged += 1

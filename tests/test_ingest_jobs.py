@@ -77,6 +77,26 @@ def test_rerun_is_a_no_op_and_changes_replace_chunks(job: IngestJob, tmp_path: P
     assert job.store.vector_count() == job.store.stats()["chunks"]
 
 
+def test_a_new_index_recipe_reindexes_unchanged_files_once(
+    job: IngestJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an upgrade that changes what an index holds, or new chunk settings, the next
+    ingest refreshes every document (old search terms would otherwise stay forever)."""
+    from ingest import jobs
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, n=2)
+    assert job.run([corpus]).added == 3
+    monkeypatch.setattr(jobs, "INDEX_FORMAT", jobs.INDEX_FORMAT + 1)
+    upgraded = job.run([corpus])
+    assert (upgraded.updated, upgraded.unchanged) == (3, 0) and upgraded.chunks > 3
+    assert job.run([corpus]).unchanged == 3
+    job.settings = job.settings.model_copy(update={"chunk_tokens": 120})
+    rechunked = job.run([corpus])
+    assert rechunked.updated == 3 and rechunked.chunks < upgraded.chunks
+    assert job.store.vector_count() == job.store.stats()["chunks"] == rechunked.chunks
+
+
 def test_prune_removes_documents_whose_files_are_gone(job: IngestJob, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus)
