@@ -177,3 +177,25 @@ def test_the_trace_names_question_words_no_passage_given_to_the_model_contains(c
     assert done.trace["unmatched_words"] == ["winter"]
     done = _run(chat, user.id, "How do I clean the bike chain?")[-1]  # type: ignore[assignment]
     assert "unmatched_words" not in done.trace
+
+
+def test_a_prompt_that_declares_unmatched_is_told_the_missing_words(chat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Opt-in (measured worse with the 1.5B default, docs/evaluation.md): `{unmatched}`."""
+    import shutil
+
+    from langchain_core.language_models.fake_chat_models import ParrotFakeChatModel
+
+    prompts = tmp_path / "prompts"
+    shutil.copytree(chat.settings.prompts_dir, prompts)
+    answer = (prompts / "answer.yaml").read_text(encoding="utf-8")
+    answer = answer.replace("question]", "question, unmatched]").replace(
+        "Question: {question}", "Question: {question}\n      Not in the sources: {unmatched}"
+    )
+    (prompts / "answer.yaml").write_text(answer, encoding="utf-8")
+    chat.settings.prompts_dir = prompts
+    chat.__dict__["chat_model"] = ParrotFakeChatModel()  # replies with the prompt it was given
+    user = chat.repo.ensure_user(username="ann")
+    done: DoneEvent = _run(chat, user.id, "Which degreaser cleans the chain in winter?")[-1]  # type: ignore[assignment]
+    assert "Not in the sources: winter" in done.answer
+    done = _run(chat, user.id, "How do I clean the bike chain?")[-1]  # type: ignore[assignment]
+    assert "Not in the sources: none" in done.answer
