@@ -20,13 +20,16 @@ MIN_LENGTH = 5
 TWO_EDITS_FROM = 8
 
 
+def respellable(term: str) -> bool:
+    """Only English words of ``MIN_LENGTH`` letters or more are ever respelt."""
+    return len(term) >= MIN_LENGTH and term.isascii() and term.isalpha()
+
+
 def respell(terms: Iterable[str], vocabulary: Counter[str]) -> dict[str, str]:
     """``{query term: closest vocabulary word}`` for the alphabetic terms the vocabulary lacks."""
     out: dict[str, str] = {}
     for term in dict.fromkeys(terms):
-        if term in vocabulary or len(term) < MIN_LENGTH or not term.isascii():
-            continue
-        if not term.isalpha():
+        if term in vocabulary or not respellable(term):
             continue
         limit = 2 if len(term) >= TWO_EDITS_FROM else 1
         best: tuple[int, int, str] | None = None

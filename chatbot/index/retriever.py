@@ -20,7 +20,7 @@ from chatbot.index.catalog import ChunkRecord, DocumentRecord
 from chatbot.index.storage import ChunkStore
 from chatbot.ports import RetrievalQuery, RetrievalResult
 from chatbot.settings import RetrievalSettings
-from chatbot.spelling import respell
+from chatbot.spelling import respell, respellable
 from chatbot.text import normalise_term, tokenize
 
 ENGLISH_ONLY_EMBEDDINGS = frozenset({"all-MiniLM-L6-v2"})
@@ -68,8 +68,10 @@ class HybridRetriever:
 
         candidates = self._fuse(vector_hits, keyword_hits, query.language)
         records = self.store.chunks([c.chunk_id for c in candidates])
-        vocabulary = Counter(w for r in records.values() for w in tokenize(r.text))
-        respelt = respell(terms, vocabulary)
+        respelt: dict[str, str] = {}
+        if any(respellable(term) for term in terms):  # e.g. never for a Chinese question
+            vocabulary = Counter(w for r in records.values() for w in tokenize(r.text))
+            respelt = respell(terms, vocabulary)
         if respelt:
             t = time.perf_counter()
             keyword_hits = self.store.keyword_search([*terms, *respelt.values()], query.acls, k)
