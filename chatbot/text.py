@@ -314,10 +314,15 @@ def tokenize(text: str) -> list[str]:
 
 def _latin_terms(text: str) -> list[str]:
     return [
-        stem(_POSSESSIVE.sub("", w.replace("’", "'")))
+        stem(_plain(w))
         for w in _WORD.findall(text)
         if w not in EN_STOPWORDS and (len(w) > 1 or w.isdigit())
     ]
+
+
+def _plain(word: str) -> str:
+    """A matched word with a straight apostrophe and without a possessive "'s"."""
+    return _POSSESSIVE.sub("", word.replace("’", "'"))
 
 
 def normalise_term(term: str) -> str:
@@ -337,7 +342,7 @@ def unmatched_words(question: str, texts: Iterable[str]) -> list[str]:
     present = Counter(t for text in texts for t in tokenize(text))
     missing: dict[str, str] = {}
     for word in _WORD.findall(question.lower()):
-        plain = _POSSESSIVE.sub("", word.replace("’", "'"))
+        plain = _plain(word)
         if plain in EN_STOPWORDS or len(plain) < 4 or not plain.isalpha():
             continue
         term = stem(plain)

@@ -68,9 +68,10 @@ class HybridRetriever:
 
         candidates = self._fuse(vector_hits, keyword_hits, query.language)
         records = self.store.chunks([c.chunk_id for c in candidates])
+        words: dict[str, list[str]] = {}  # chunk id -> its search terms, tokenised once
         respelt: dict[str, str] = {}
         if any(respellable(term) for term in terms):  # e.g. never for a Chinese question
-            vocabulary = Counter(w for r in records.values() for w in tokenize(r.text))
+            vocabulary = Counter(w for r in records.values() for w in _words(words, r))
             respelt = respell(terms, vocabulary)
         if respelt:
             t = time.perf_counter()
@@ -86,7 +87,7 @@ class HybridRetriever:
         if expansion:
             timings["expansion_ms"] = _ms(t)
         boosted = self._boost(candidates, records, docs, query)
-        selected = self._diversify(boosted, records, query.top_k)
+        selected = self._diversify(boosted, records, query.top_k, words)
         chunks = tuple(_to_chunk(c, records, docs[records[c.chunk_id].doc_id]) for c in selected)
         timings["total_ms"] = _ms(started)
         return RetrievalResult(
@@ -287,7 +288,11 @@ class HybridRetriever:
         return sorted(candidates, key=lambda c: -c.fused)
 
     def _diversify(
-        self, candidates: list[_Candidate], records: dict[str, ChunkRecord], top_k: int
+        self,
+        candidates: list[_Candidate],
+        records: dict[str, ChunkRecord],
+        top_k: int,
+        words: dict[str, list[str]] | None = None,
     ) -> list[_Candidate]:
         """MMR over term overlap, with a cap on chunks per document.
 
@@ -298,6 +303,7 @@ class HybridRetriever:
         candidate (often another document).
         """
         lam = self.settings.mmr_lambda
+        words = {} if words is None else words
         span = self.settings.merge_neighbours
         # A pool and a number of passages that do not depend on top_k for top_k <= 10 keep
         # the greedy selection prefix-stable: the top 5 of a top-10 request are the top 5 of a
@@ -308,7 +314,7 @@ class HybridRetriever:
             return []
         top = pool[0].fused or 1.0
         for c in pool:
-            c.terms = frozenset(tokenize(records[c.chunk_id].text))
+            c.terms = frozenset(_words(words, records[c.chunk_id]))
             c.merged = []
         selected: list[_Candidate] = []
         per_doc: dict[str, int] = {}
@@ -416,6 +422,13 @@ def _interest_match(
         return 0.0, []
     score = 1 - math.prod(1 - interests[t] for t in matched[:5])
     return min(1.0, score), matched[:5]
+
+
+def _words(cache: dict[str, list[str]], record: ChunkRecord) -> list[str]:
+    """The search terms of a chunk, tokenised at most once per retrieval."""
+    if record.chunk_id not in cache:
+        cache[record.chunk_id] = tokenize(record.text)
+    return cache[record.chunk_id]
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
