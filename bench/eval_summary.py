@@ -15,6 +15,7 @@ COLUMNS = {
     "retrieval": ("doc_hit@1", "doc_hit@5", "mrr@10", "ndcg@10", "span_hit@5", "all_gold@5"),
     "answer": (
         "f1",
+        "token_recall",
         "rouge_l",
         "contains_answer",
         "refusal_accuracy",

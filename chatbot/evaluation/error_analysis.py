@@ -15,13 +15,18 @@ TEXT_CHARS = 140
 
 
 def worst_answers(questions: Sequence[dict[str, Any]], system: str = "ours") -> list[str]:
-    """Markdown: lowest-F1 answerable questions, then unanswerable ones that got an answer."""
+    """Markdown: least-recall answerable questions, then unanswerable ones that got an answer.
+
+    Ranked by token recall (F1 for reports written before it existed): a correct answer in a
+    whole sentence has a low F1 but full recall, and is not what a reader should look at first.
+    """
     answerable, answered_anyway = [], []
     for q in questions:
         out = q["systems"].get(system) or {}
         scores = out.get("scores") or {}
-        if q["answerable"] and scores.get("f1") is not None:
-            answerable.append((scores["f1"], scores.get("grounded") or 0.0, q, out))
+        key = scores.get("token_recall", scores.get("f1"))
+        if q["answerable"] and key is not None:
+            answerable.append((key, scores.get("f1") or 0.0, q, out))
         elif not q["answerable"] and out and not out.get("refused", True):
             answered_anyway.append((scores.get("grounded") or 0.0, q, out))
     if not answerable and not answered_anyway:
@@ -30,19 +35,21 @@ def worst_answers(questions: Sequence[dict[str, Any]], system: str = "ours") -> 
         "",
         f"## Worst answers of {system}",
         "",
-        "Lowest token F1 first. `ctx` = a gold document was among the passages given to the "
+        "Lowest token recall first (the share of the reference's words in the answer). `ctx` = "
+        "a gold document was among the passages given to the "
         "model; `grounded` = share of the answer's new words found in those passages (low: made "
         "up or from the model's memory).",
         "",
-        "| question | reference | answer | f1 | ctx | grounded |",
-        "|---|---|---|---|---|---|",
+        "| question | reference | answer | recall | f1 | ctx | grounded |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for f1, _, q, out in sorted(answerable, key=lambda r: (r[0], r[1]))[:WORST_ROWS]:
+    for _, _, q, out in sorted(answerable, key=lambda r: (r[0], r[1]))[:WORST_ROWS]:
         scores = out["scores"]
         lines.append(
             f"| {_cell(q['question'])} | {_cell(q.get('reference_answer') or '')} | "
-            f"{_cell(out.get('answer', ''))} | {f1:.2f} | {_yes_no(scores.get('context_doc_hit'))}"
-            f" | {_number(scores.get('grounded'))} |"
+            f"{_cell(out.get('answer', ''))} | {_number(scores.get('token_recall'))} | "
+            f"{_number(scores.get('f1'))} | {_yes_no(scores.get('context_doc_hit'))} | "
+            f"{_number(scores.get('grounded'))} |"
         )
     if answered_anyway:
         lines += [

@@ -28,6 +28,7 @@ RETRIEVAL_METRICS = (
 )
 ANSWER_METRICS = (
     "f1",
+    "token_recall",
     "rouge_l",
     "exact_match",
     "contains_answer",
@@ -81,6 +82,7 @@ def score_answer(item: QAItem, out: AnswerOutput) -> dict[str, float | None]:
     has_evidence = bool(item.spans or item.reference_contexts)
     scores.update(
         f1=m.token_f1(text, refs, lang),
+        token_recall=m.token_recall(text, refs, lang),
         rouge_l=m.rouge_l(text, refs, lang),
         exact_match=m.exact_match(text, refs, lang),
         contains_answer=m.contains_answer(text, refs, lang),

@@ -61,6 +61,19 @@ def test_exact_match_and_containment() -> None:
     assert m.contains_answer("答案是六个月。", ["六个月"], "zh") == 1.0
 
 
+def test_token_recall_does_not_penalise_a_whole_sentence() -> None:
+    answer = "Gamma- and delta-CoVs mainly infect birds."
+    assert m.token_recall(answer, ["birds"], "en") == 1.0
+    assert m.token_f1(answer, ["birds"], "en") < 0.4
+    # best reference; repeated reference tokens count only as often as the answer has them
+    assert m.token_recall("it was 50 50", ["fifty", "50 50 50 percent"], "en") == 0.5
+    assert m.token_recall("60.8%", ["50.4%"], "en") == 0.0
+    assert m.token_recall("anything", [""], "en") == 0.0
+    # Chinese: characters, as for F1 (首都 = 2 of the 4 characters of 中国首都)
+    assert m.token_recall("首都是北京", ["中国首都"], "zh") == pytest.approx(0.5)
+    assert m.token_recall("中国的首都", ["中国首都"], "zh") == 1.0
+
+
 def test_strip_citations() -> None:
     assert m.strip_citations("Yes [1], and no [2, 3].") == "Yes , and no ."
 
