@@ -140,6 +140,12 @@ class RetrievalSettings(BaseModel):
         0.8, ge=0, le=1, description="MMR relevance/diversity trade-off (1 = no diversity)."
     )
     max_per_document: int = Field(3, ge=1, description="At most this many chunks per document.")
+    phrases: bool = Field(
+        True,
+        description="BM25 also matches each two neighbouring English words of the question as a "
+        "phrase, so a passage with 'male to female ratio' outranks one that has the three words "
+        "apart (docs/evaluation.md).",
+    )
     merge_neighbours: int = Field(
         3,
         ge=1,

@@ -11,6 +11,7 @@ import pytest
 
 from chatbot.domain import acl_for, readable_acls
 from chatbot.index.catalog import ChunkRecord, DocumentRecord
+from chatbot.index.retriever import phrase_terms
 from chatbot.index.storage import ChunkStore, PreparedDocument
 from chatbot.settings import StoreSettings
 from chatbot.text import tokenize
@@ -179,3 +180,25 @@ def test_ann_recall_matches_brute_force(tmp_path: Path) -> None:
         broad += len(exact & got)
     assert narrow / (5 * queries) >= 0.99, narrow
     assert broad / (5 * queries) >= 0.99, broad
+
+
+def test_a_phrase_term_ranks_neighbouring_words_first(store: ChunkStore) -> None:
+    """'male femal' matches only where the words are neighbours; alone the words tie it up."""
+    rng = np.random.default_rng(5)
+    texts = [
+        "Ratio of female and male patients: female and male ones, female and male staff.",
+        "In this cohort the male to female ratio was two to one.",
+        "Tomatoes love sun.",
+    ]
+    store.write([_doc("r", "public", texts, _unit(rng, 3).tolist())])
+    store.optimize()
+    words = tokenize("What was the male to female ratio?")
+    assert store.keyword_search(words, readable_acls(None), 5)[0][0] == "r-0"
+    hits = store.keyword_search([*words, *phrase_terms(words)], readable_acls(None), 5)
+    assert [h[0] for h in hits[:2]] == ["r-1", "r-0"]
+    only_phrase = store.keyword_search(["male femal"], readable_acls(None), 5)
+    assert [h[0] for h in only_phrase] == ["r-1"]
+    assert store.keyword_search(["male femal"], readable_acls("bob"), 5) == [
+        ("r-1", only_phrase[0][1])
+    ]
+    assert store.keyword_search(["male femal"], [acl_for(user="bob")], 5) == []

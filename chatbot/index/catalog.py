@@ -273,7 +273,10 @@ class Catalog:
     def keyword_search(
         self, terms: Sequence[str], acls: Sequence[str], top_k: int
     ) -> list[tuple[str, float]]:
-        """BM25 over the readable chunks; returns (chunk_id, score) with higher = better."""
+        """BM25 over the readable chunks; returns (chunk_id, score) with higher = better.
+
+        A term with a space is a phrase: its words must be neighbours in the chunk's terms.
+        """
         unique = list(dict.fromkeys(t for t in terms if t))[:64]
         if not unique or not acls:
             return []

@@ -222,20 +222,43 @@ class PostgresCatalog:
     def keyword_search(
         self, terms: Sequence[str], acls: Sequence[str], top_k: int
     ) -> list[tuple[str, float]]:
-        """Full-text matches among the readable chunks; (chunk_id, score), higher = better."""
+        """Full-text matches among the readable chunks; (chunk_id, score), higher = better.
+
+        A term with a space is a phrase: its words must be neighbours in the chunk's terms.
+        """
         unique = list(dict.fromkeys(t for t in terms if t))[:64]
         if not unique or not acls or top_k <= 0:
             return []
-        # plainto_tsquery ANDs the terms; '&' never occurs inside a 'simple' lexeme, so
-        # replacing it turns the query into the OR of the terms.
-        sql = text(
-            "SELECT chunk_id, ts_rank_cd(tsv, q, 1) AS score FROM catalog_chunks,"
-            " CAST(replace(CAST(plainto_tsquery('simple', :query) AS text), '&', '|')"
-            " AS tsquery) AS q"
-            " WHERE acl = ANY(:acls) AND tsv @@ q ORDER BY score DESC, chunk_id LIMIT :k"
+        words = [t for t in unique if " " not in t]
+        phrases = [t for t in unique if " " in t]
+        # plainto_tsquery ANDs the words; '&' never occurs inside a 'simple' lexeme, so
+        # replacing it turns the query into the OR of the words. ts_rank_cd ignores phrase
+        # operators, so each phrase (phraseto_tsquery: its words in order, next to each other)
+        # adds its own rank where it matches, like a rare extra word in BM25.
+        columns = (
+            [
+                "CAST(replace(CAST(plainto_tsquery('simple', :query) AS text), '&', '|')"
+                " AS tsquery) AS w"
+            ]
+            if words
+            else []
         )
+        columns += [f"phraseto_tsquery('simple', :p{i}) AS p{i}" for i in range(len(phrases))]
+        names = (["s.w"] if words else []) + [f"s.p{i}" for i in range(len(phrases))]
+        score = (["ts_rank_cd(tsv, s.w, 1)"] if words else []) + [
+            f"CASE WHEN tsv @@ s.p{i} THEN ts_rank_cd(tsv, s.p{i}, 1) ELSE 0 END"
+            for i in range(len(phrases))
+        ]
+        sql = text(
+            f"SELECT chunk_id, {' + '.join(score)} AS score FROM catalog_chunks,"
+            f" (SELECT {', '.join(columns)}) AS s"
+            f" WHERE acl = ANY(:acls) AND tsv @@ ({' || '.join(names)})"
+            " ORDER BY score DESC, chunk_id LIMIT :k"
+        )
+        params: dict[str, object] = {"query": " ".join(words), "acls": list(acls), "k": top_k}
+        params.update({f"p{i}": phrase for i, phrase in enumerate(phrases)})
         with self.engine.connect() as conn:
-            rows = conn.execute(sql, {"query": " ".join(unique), "acls": list(acls), "k": top_k})
+            rows = conn.execute(sql, params)
             return [(r[0], float(r[1])) for r in rows]
 
     def stats(self) -> dict[str, int]:

@@ -63,7 +63,8 @@ class HybridRetriever:
         k = self.settings.candidates
         vector_hits = self.store.vector_search(qvec, query.acls, k)
         terms = tokenize(query.text)
-        keyword_hits = self.store.keyword_search(terms, query.acls, k)
+        phrases = phrase_terms(terms) if self.settings.phrases else []
+        keyword_hits = self.store.keyword_search([*terms, *phrases], query.acls, k)
         timings["search_ms"] = _ms(t)
 
         candidates = self._fuse(vector_hits, keyword_hits, query.language)
@@ -75,7 +76,8 @@ class HybridRetriever:
             respelt = respell(terms, vocabulary)
         if respelt:
             t = time.perf_counter()
-            keyword_hits = self.store.keyword_search([*terms, *respelt.values()], query.acls, k)
+            searched = [*terms, *phrases, *respelt.values()]
+            keyword_hits = self.store.keyword_search(searched, query.acls, k)
             candidates = self._fuse(vector_hits, keyword_hits, query.language)
             new = [c.chunk_id for c in candidates if c.chunk_id not in records]
             records.update(self.store.chunks(new) if new else {})
@@ -341,6 +343,18 @@ class HybridRetriever:
             best.scores["mmr"] = mmr(best)
             selected.append(best)
         return selected[:top_k]
+
+
+def phrase_terms(terms: list[str]) -> list[str]:
+    """Each two neighbouring English search terms as one two-word phrase term.
+
+    Stop words are already gone from both the question's and the chunks' terms, so "male to
+    female ratio" gives "male femal" and "femal ratio", which match "ratio of male to female"
+    as well. BM25 scores a phrase like a rare word: passages that keep the question's words
+    together rank above passages that merely contain them. Chinese terms are left alone (their
+    segmentation already groups characters into words; CMRC did not gain from pairs).
+    """
+    return [f"{a} {b}" for a, b in itertools.pairwise(terms) if a.isascii() and b.isascii()]
 
 
 def _neighbour_of(

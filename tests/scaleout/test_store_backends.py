@@ -17,6 +17,7 @@ import pytest
 
 from chatbot.domain import acl_for, readable_acls
 from chatbot.index.catalog import ChunkRecord, DocumentRecord
+from chatbot.index.retriever import phrase_terms
 from chatbot.index.storage import ChunkStore, PreparedDocument, _node
 from chatbot.settings import IngestSettings, StoreSettings
 from chatbot.text import tokenize
@@ -126,6 +127,28 @@ def test_keyword_search_english_and_chinese_respects_acl(store: ChunkStore) -> N
     hits = store.keyword_search(tokenize("chain"), readable_acls("alice"), 5)
     assert {h[0] for h in hits} == {"en-0", "secret-0"}
     assert store.keyword_search(tokenize("chain"), [], 5) == []
+
+
+def test_a_phrase_term_matches_only_neighbouring_words(store: ChunkStore) -> None:
+    """PostgreSQL ranks by cover density, not BM25: a phrase must still lift the chunk that
+    keeps the words together more than the one that has them apart (see tests/test_store.py
+    for the BM25 ranking)."""
+    rng = np.random.default_rng(5)
+    texts = [
+        "Ratio of female and male patients: female and male ones, female and male staff.",
+        "In this cohort the male to female ratio was two to one.",
+        "Tomatoes love sun.",
+    ]
+    store.write([_doc("r", "public", texts, _unit(rng, 3).tolist())])
+    store.optimize()
+    words = tokenize("What was the male to female ratio?")
+    before = dict(store.keyword_search(words, readable_acls(None), 5))
+    after = dict(store.keyword_search([*words, *phrase_terms(words)], readable_acls(None), 5))
+    assert set(before) == set(after) == {"r-0", "r-1"}
+    assert after["r-1"] - before["r-1"] > after["r-0"] - before["r-0"]
+    only_phrase = store.keyword_search(["male femal"], readable_acls(None), 5)
+    assert [h[0] for h in only_phrase] == ["r-1"]
+    assert store.keyword_search(["male femal"], [acl_for(user="bob")], 5) == []
 
 
 def test_delete_with_quotes_and_rewrite_is_idempotent(store: ChunkStore) -> None:
