@@ -76,7 +76,7 @@ class HybridRetriever:
             respelt = respell(terms, vocabulary)
         if respelt:
             t = time.perf_counter()
-            searched = [*terms, *phrases, *respelt.values()]
+            searched = [*terms, *respelt.values(), *phrases]  # the store keeps the first 64
             keyword_hits = self.store.keyword_search(searched, query.acls, k)
             candidates = self._fuse(vector_hits, keyword_hits, query.language)
             new = [c.chunk_id for c in candidates if c.chunk_id not in records]
