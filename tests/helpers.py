@@ -64,3 +64,10 @@ the cassette and the chainrings much faster than normal riding does.</p>
 </article></main>
 <footer>Copyright 2026 Example Cycles. All rights reserved. Privacy policy. Terms of service.</footer>
 </body></html>"""
+
+
+# Two-word phrases in the keyword search (tests/test_phrases.py, tests/test_store.py and its
+# scale-out twin): the question's words repeated but apart, and the same words together.
+PHRASE_QUESTION = "What was the male to female ratio?"
+WORDS_APART = "Ratio of female and male patients: female and male ones, female and male staff."
+WORDS_TOGETHER = "In this cohort the male to female ratio was two to one."

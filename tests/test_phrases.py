@@ -11,10 +11,11 @@ from chatbot.index.retriever import phrase_terms
 from chatbot.ports import RetrievalQuery
 from chatbot.text import tokenize
 from ingest.jobs import IngestJob
+from tests.helpers import PHRASE_QUESTION, WORDS_APART, WORDS_TOGETHER
 
 
 def test_neighbouring_english_terms_pair_up_and_chinese_ones_do_not() -> None:
-    terms = tokenize("What was the male to female ratio?")
+    terms = tokenize(PHRASE_QUESTION)
     assert phrase_terms(terms) == ["male femal", "femal ratio"]
     assert phrase_terms(tokenize("ratio")) == []
     assert phrase_terms(tokenize("链条怎么润滑")) == []
@@ -27,13 +28,8 @@ def test_the_retriever_searches_phrases_when_enabled(  # type: ignore[no-untyped
 ) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "cohort.txt").write_text(
-        "Cohort\n\nIn this cohort the male to female ratio was two to one.", encoding="utf-8"
-    )
-    (corpus / "staff.txt").write_text(
-        "Staff\n\nRatio of female and male patients: female and male ones, female and male staff.",
-        encoding="utf-8",
-    )
+    (corpus / "cohort.txt").write_text(f"Cohort\n\n{WORDS_TOGETHER}", encoding="utf-8")
+    (corpus / "staff.txt").write_text(f"Staff\n\n{WORDS_APART}", encoding="utf-8")
     IngestJob(
         store=container.store, embedder=container.embed_model, settings=container.settings.ingest
     ).run([corpus])
@@ -46,7 +42,7 @@ def test_the_retriever_searches_phrases_when_enabled(  # type: ignore[no-untyped
         return search(terms, acls, k)
 
     monkeypatch.setattr(container.store, "keyword_search", spy)
-    query = RetrievalQuery("What was the male to female ratio?", tuple(readable_acls(None)), 2)
+    query = RetrievalQuery(PHRASE_QUESTION, tuple(readable_acls(None)), 2)
     result = container.retriever.retrieve(query)
     assert ("male femal" in searched[0]) is enabled
     assert searched[0][:3] == ["male", "femal", "ratio"]

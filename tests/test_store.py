@@ -15,6 +15,7 @@ from chatbot.index.retriever import phrase_terms
 from chatbot.index.storage import ChunkStore, PreparedDocument
 from chatbot.settings import StoreSettings
 from chatbot.text import tokenize
+from tests.helpers import PHRASE_QUESTION, WORDS_APART, WORDS_TOGETHER
 
 
 def _doc(doc_id: str, acl: str, texts: list[str], vectors: list[list[float]]) -> PreparedDocument:
@@ -185,14 +186,10 @@ def test_ann_recall_matches_brute_force(tmp_path: Path) -> None:
 def test_a_phrase_term_ranks_neighbouring_words_first(store: ChunkStore) -> None:
     """'male femal' matches only where the words are neighbours; alone the words tie it up."""
     rng = np.random.default_rng(5)
-    texts = [
-        "Ratio of female and male patients: female and male ones, female and male staff.",
-        "In this cohort the male to female ratio was two to one.",
-        "Tomatoes love sun.",
-    ]
+    texts = [WORDS_APART, WORDS_TOGETHER, "Tomatoes love sun."]
     store.write([_doc("r", "public", texts, _unit(rng, 3).tolist())])
     store.optimize()
-    words = tokenize("What was the male to female ratio?")
+    words = tokenize(PHRASE_QUESTION)
     assert store.keyword_search(words, readable_acls(None), 5)[0][0] == "r-0"
     hits = store.keyword_search([*words, *phrase_terms(words)], readable_acls(None), 5)
     assert [h[0] for h in hits[:2]] == ["r-1", "r-0"]

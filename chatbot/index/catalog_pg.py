@@ -234,25 +234,19 @@ class PostgresCatalog:
         # plainto_tsquery ANDs the words; '&' never occurs inside a 'simple' lexeme, so
         # replacing it turns the query into the OR of the words. ts_rank_cd ignores phrase
         # operators, so each phrase (phraseto_tsquery: its words in order, next to each other)
-        # adds its own rank where it matches, like a rare extra word in BM25.
-        columns = (
-            [
-                "CAST(replace(CAST(plainto_tsquery('simple', :query) AS text), '&', '|')"
-                " AS tsquery) AS w"
-            ]
-            if words
-            else []
+        # is a query of its own whose rank adds where it matches, like a rare word in BM25.
+        queries = {f"p{i}": f"phraseto_tsquery('simple', :p{i})" for i in range(len(phrases))}
+        if words:
+            queries["w"] = (
+                "CAST(replace(CAST(plainto_tsquery('simple', :query) AS text), '&', '|') AS tsquery)"
+            )
+        score = " + ".join(
+            f"CASE WHEN tsv @@ s.{q} THEN ts_rank_cd(tsv, s.{q}, 1) ELSE 0 END" for q in queries
         )
-        columns += [f"phraseto_tsquery('simple', :p{i}) AS p{i}" for i in range(len(phrases))]
-        names = (["s.w"] if words else []) + [f"s.p{i}" for i in range(len(phrases))]
-        score = (["ts_rank_cd(tsv, s.w, 1)"] if words else []) + [
-            f"CASE WHEN tsv @@ s.p{i} THEN ts_rank_cd(tsv, s.p{i}, 1) ELSE 0 END"
-            for i in range(len(phrases))
-        ]
         sql = text(
-            f"SELECT chunk_id, {' + '.join(score)} AS score FROM catalog_chunks,"
-            f" (SELECT {', '.join(columns)}) AS s"
-            f" WHERE acl = ANY(:acls) AND tsv @@ ({' || '.join(names)})"
+            f"SELECT chunk_id, {score} AS score FROM catalog_chunks,"
+            f" (SELECT {', '.join(f'{expr} AS {q}' for q, expr in queries.items())}) AS s"
+            f" WHERE acl = ANY(:acls) AND tsv @@ ({' || '.join(f's.{q}' for q in queries)})"
             " ORDER BY score DESC, chunk_id LIMIT :k"
         )
         params: dict[str, object] = {"query": " ".join(words), "acls": list(acls), "k": top_k}

@@ -22,6 +22,7 @@ from chatbot.index.storage import ChunkStore, PreparedDocument, _node
 from chatbot.settings import IngestSettings, StoreSettings
 from chatbot.text import tokenize
 from ingest.jobs import IngestJob, document_id
+from tests.helpers import PHRASE_QUESTION, WORDS_APART, WORDS_TOGETHER
 from tests.scaleout.conftest import Services
 from tests.test_ingest_jobs import CountingEmbedder, make_corpus
 
@@ -134,14 +135,10 @@ def test_a_phrase_term_matches_only_neighbouring_words(store: ChunkStore) -> Non
     keeps the words together more than the one that has them apart (see tests/test_store.py
     for the BM25 ranking)."""
     rng = np.random.default_rng(5)
-    texts = [
-        "Ratio of female and male patients: female and male ones, female and male staff.",
-        "In this cohort the male to female ratio was two to one.",
-        "Tomatoes love sun.",
-    ]
+    texts = [WORDS_APART, WORDS_TOGETHER, "Tomatoes love sun."]
     store.write([_doc("r", "public", texts, _unit(rng, 3).tolist())])
     store.optimize()
-    words = tokenize("What was the male to female ratio?")
+    words = tokenize(PHRASE_QUESTION)
     before = dict(store.keyword_search(words, readable_acls(None), 5))
     after = dict(store.keyword_search([*words, *phrase_terms(words)], readable_acls(None), 5))
     assert set(before) == set(after) == {"r-0", "r-1"}
