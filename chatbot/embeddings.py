@@ -1,7 +1,8 @@
 """The local sentence-transformers embedding as a LlamaIndex ``BaseEmbedding``.
 
-Encodes in large batches (sentence-transformers sorts by length) and, by default, in bfloat16,
-which is about twice as fast as float32 on CPUs with AVX-512 BF16 and ranks the same.
+Encodes in large batches (sentence-transformers sorts by length). By default (``auto``) in
+bfloat16 on CPUs that have it natively (about twice as fast as float32 there, same rankings)
+and in float32 elsewhere, where emulated bfloat16 is ~6x slower (``chatbot.hardware``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
+
+from chatbot.hardware import resolve_dtype
 
 BUILTIN_MODELS = ("all-MiniLM-L6-v2",)
 
@@ -37,7 +40,9 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     """sentence-transformers model loaded from a local path, normalised vectors."""
 
     model_path: str = Field(description="Local folder of the model.")
-    dtype: str = Field(default="bfloat16", description="float32 or bfloat16.")
+    dtype: str = Field(
+        default="auto", description="float32, bfloat16 or auto (bfloat16 where the CPU has it)."
+    )
     max_tokens: int = Field(default=256, description="Input limit in wordpieces.")
     _model: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -55,7 +60,7 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
                 model = SentenceTransformer(self.model_path, device="cpu")
                 model.max_seq_length = min(self.max_tokens, model.max_seq_length or 512)
-                if self.dtype == "bfloat16":
+                if resolve_dtype(self.dtype) == "bfloat16":
                     model = model.to(torch.bfloat16)
                 self._model = model
             return self._model

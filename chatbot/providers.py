@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chatbot.hardware import resolve_dtype
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -23,6 +25,7 @@ def make_chat_model(settings: LLMSettings, models_dir: Path) -> BaseChatModel:
             folder = ensure_local_model(settings.model, models_dir)
             return LocalChatModel(
                 model_dir=str(folder),
+                dtype=resolve_dtype(settings.dtype),
                 max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature,
                 threads=settings.threads,
@@ -45,7 +48,7 @@ def make_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
 
             return SentenceTransformerEmbedding(
                 model_path=resolve_model_path(settings.model),
-                dtype=settings.dtype,
+                dtype=resolve_dtype(settings.dtype),
                 max_tokens=settings.max_tokens,
                 embed_batch_size=settings.batch_size,
                 model_name=settings.model,

@@ -13,6 +13,7 @@ from chatbot.domain import DoneEvent, SourcesEvent, readable_acls
 from chatbot.evaluation.datasets import QAItem
 from chatbot.evaluation.metrics import Passage
 from chatbot.evaluation.systems import AnswerOutput, RetrievalOutput, Shared
+from chatbot.hardware import resolve_dtype
 from chatbot.ports import RetrievalQuery
 from chatbot.settings import DatabaseSettings, Settings
 
@@ -85,7 +86,10 @@ class OursSystem:
             "docs": str(self.shared.dataset.docs_dir),
             "content": self.shared.dataset.content_hash(),
             "ingest": s.ingest.model_dump(mode="json", include=_INGEST_KEYS),
-            "embedding": s.embedding.model_dump(mode="json", include=_EMBEDDING_KEYS),
+            "embedding": {
+                **s.embedding.model_dump(mode="json", include=_EMBEDDING_KEYS),
+                "dtype": resolve_dtype(s.embedding.dtype),  # what "auto" means on this CPU
+            },
             "store": s.store.model_dump(mode="json", include={"backend", "table", "ann_min_rows"}),
             "code": _code_hash(),
         }

@@ -13,6 +13,7 @@ from chatbot.evaluation.provenance import package_versions
 from chatbot.evaluation.runner import EvalRun
 from chatbot.evaluation.scoring import LOWER_IS_BETTER
 from chatbot.evaluation.stats import format_delta, system_deltas
+from chatbot.hardware import has_fast_bfloat16, resolve_dtype
 from chatbot.settings import Settings, masked_dump
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ def to_json(run: EvalRun, settings: Settings) -> dict[str, Any]:
         "errors": run.errors,
         "config": masked_dump(settings),
         "versions": package_versions(),
+        "compute": {  # what "auto" resolved to on the machine that ran the eval
+            "llm_dtype": resolve_dtype(settings.llm.dtype),
+            "embedding_dtype": resolve_dtype(settings.embedding.dtype),
+            "native_bfloat16": has_fast_bfloat16(),
+        },
         "git_commit": run.git_commit,
         "questions": run.questions,
     }

@@ -23,7 +23,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -31,6 +31,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
+
+from chatbot.hardware import resolve_dtype
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -62,29 +64,35 @@ class LoadedModel:
 
 
 _LOAD_LOCK = threading.Lock()
-_LOADED: dict[str, LoadedModel] = {}
+_LOADED: dict[tuple[str, str], LoadedModel] = {}
 
 
-def load_local_model(model_dir: str | Path, threads: int = 0) -> LoadedModel:
-    """Return the process-wide copy of the model in ``model_dir``, loading it on first use."""
-    key = str(Path(model_dir).expanduser().resolve())
+def load_local_model(model_dir: str | Path, threads: int = 0, dtype: str = "auto") -> LoadedModel:
+    """Return the process-wide copy of the model in ``model_dir``, loading it on first use.
+
+    ``dtype`` is the compute dtype: ``float32``, ``bfloat16`` or ``auto`` (bfloat16 only where
+    the CPU has it natively; see ``chatbot.hardware``).
+    """
+    path = str(Path(model_dir).expanduser().resolve())
+    dtype = resolve_dtype(dtype)
     with _LOAD_LOCK:
-        loaded = _LOADED.get(key)
+        loaded = _LOADED.get((path, dtype))
         if loaded is None:
-            loaded = _load(key, threads)
-            _LOADED[key] = loaded
+            loaded = _load(path, threads, dtype)
+            _LOADED[(path, dtype)] = loaded
     return loaded
 
 
-def _load(path: str, threads: int) -> LoadedModel:
+def _load(path: str, threads: int, dtype: str) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     _apply_threads(threads)
-    log.info("Loading local model from %s", path)
+    log.info("Loading local model from %s in %s", path, dtype)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model: Any = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.bfloat16, local_files_only=True
+        path, dtype=torch_dtype, local_files_only=True
     )
     model.eval()
     eos = _eos_token_ids(tokenizer, model)
@@ -315,6 +323,8 @@ class LocalChatModel(BaseChatModel):
     """Sampling temperature; 0 means greedy decoding."""
     threads: int = Field(default=0, ge=0)
     """torch threads (process-wide); 0 leaves torch's default."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Compute dtype (``auto``: bfloat16 only where the CPU has it natively)."""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     """System message used when the conversation does not start with one."""
 
@@ -328,6 +338,7 @@ class LocalChatModel(BaseChatModel):
             "model_dir": self.model_dir,
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
+            "dtype": resolve_dtype(self.dtype),
         }
 
     @property
@@ -337,7 +348,7 @@ class LocalChatModel(BaseChatModel):
 
     def load(self) -> LoadedModel:
         """Load the model now (it is otherwise loaded by the first call)."""
-        return load_local_model(self.model_dir, self.threads)
+        return load_local_model(self.model_dir, self.threads, self.dtype)
 
     def _generate(
         self,
