@@ -118,6 +118,9 @@ def test_retrieval_eval_writes_a_report_with_baselines(toy: Path, tmp_path: Path
     assert report["metrics"]["bm25"]["all"]["metrics"]["doc_hit@5"] == 1.0
     assert report["latency_ms"]["ours"]["total_ms"]["n"] == 4
     assert report["config"]["retrieval"]["top_k"] >= 1 and report["versions"]["llama-index-core"]
+    # what dtype "auto" resolved to on this machine, never "auto" itself
+    assert report["compute"]["embedding_dtype"] in {"float32", "bfloat16"}
+    assert report["compute"]["llm_dtype"] in {"float32", "bfloat16"}
     assert len(report["questions"]) == 4
     lead = report["deltas_vs_ours"]["bm25"]["doc_hit@5"]
     assert lead["n"] == 3 and lead["delta"] == 0.0 and lead["low"] <= 0.0 <= lead["high"]
