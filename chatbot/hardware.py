@@ -11,6 +11,7 @@ has it.
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,8 @@ _BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 @cache
 def has_fast_bfloat16() -> bool:
     """Whether the CPU does bfloat16 arithmetic natively (x86 AVX-512 BF16 or AMX)."""
+    # the first torch import may happen here: keep decoding fast under contention (local_chat)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch.cpu
 
