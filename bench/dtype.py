@@ -22,7 +22,7 @@ from chat import build_messages  # bench/chat.py: the same ~600-token RAG prompt
 from chatbot.embeddings import SentenceTransformerEmbedding, resolve_model_path
 from chatbot.hardware import has_fast_bfloat16, resolve_dtype
 
-# Imported before anything loads torch: sets OMP_WAIT_POLICY=PASSIVE unless already set.
+# chatbot.hardware and chatbot.models.local_chat set OMP_WAIT_POLICY=PASSIVE before torch loads.
 from chatbot.models.local_chat import load_local_model, to_chat_messages
 from chatbot.models.local_weights import ensure_local_model
 

@@ -2,7 +2,7 @@
 
 Encodes in large batches (sentence-transformers sorts by length). By default (``auto``) in
 bfloat16 on CPUs that have it natively (about twice as fast as float32 there, same rankings)
-and in float32 elsewhere, where emulated bfloat16 is ~6x slower (``chatbot.hardware``).
+and in float32 elsewhere, where emulated bfloat16 is several times slower (``chatbot.hardware``).
 """
 
 from __future__ import annotations

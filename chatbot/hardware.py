@@ -2,10 +2,9 @@
 
 bfloat16 halves the memory of the weights, and on CPUs with native bfloat16 arithmetic
 (x86 AVX-512 BF16 or AMX) it is also 3-5x faster than float32. Without those instructions
-torch emulates it, and the same model runs about 6x *slower* than in float32 (measured on an
-AVX2-only EPYC: a 600-token prefill of the 1.5B LLM took 80 s in bfloat16 and 13 s in float32;
-MiniLM embedded 3.1 vs 20.7 chunks/s). ``auto`` therefore means bfloat16 only where the CPU
-has it.
+torch emulates it, and the same model runs several times *slower* than in float32
+(``bench/dtype.py`` on an AVX2-only EPYC: the 1.5B LLM's RAG-prompt prefill 80.2 s vs 23.7 s,
+MiniLM 2.8 vs 7.7-14.5 chunks/s). ``auto`` therefore means bfloat16 only where the CPU has it.
 """
 
 from __future__ import annotations
@@ -18,7 +17,9 @@ from typing import Literal
 
 log = logging.getLogger(__name__)
 
+ComputeDtype = Literal["float32", "bfloat16"]
 Dtype = Literal["auto", "float32", "bfloat16"]
+"""A dtype setting: ``auto`` or a :data:`ComputeDtype`."""
 _BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
@@ -48,7 +49,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def resolve_dtype(dtype: str) -> Literal["float32", "bfloat16"]:
+def resolve_dtype(dtype: str) -> ComputeDtype:
     """``auto`` → bfloat16 where the CPU has it natively, else float32; others unchanged."""
     if dtype == "bfloat16":
         return "bfloat16"
@@ -56,6 +57,6 @@ def resolve_dtype(dtype: str) -> Literal["float32", "bfloat16"]:
         return "float32"
     if dtype != "auto":
         raise ValueError(f"unknown dtype {dtype!r}: use auto, float32 or bfloat16")
-    chosen: Literal["float32", "bfloat16"] = "bfloat16" if has_fast_bfloat16() else "float32"
+    chosen: ComputeDtype = "bfloat16" if has_fast_bfloat16() else "float32"
     log.debug("dtype auto -> %s", chosen)
     return chosen

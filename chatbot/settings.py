@@ -21,6 +21,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from chatbot.hardware import Dtype
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULTS_YAML = PACKAGE_DIR / "defaults.yaml"
 
@@ -47,11 +49,11 @@ class LLMSettings(BaseModel):
     )
     max_new_tokens: int = Field(320, ge=1, le=8192, description="Upper bound on answer length.")
     threads: int = Field(0, ge=0, description="torch threads for the local model (0 = all cores).")
-    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+    dtype: Dtype = Field(
         "auto",
         description="Compute dtype of the local model. auto: bfloat16 on CPUs with native "
         "bfloat16 (AVX-512 BF16 or AMX; half the memory, 3-5x faster prefill), float32 elsewhere "
-        "(bfloat16 is emulated there: ~6x slower prefill; float32 needs twice the memory).",
+        "(bfloat16 is emulated there: ~3.4x slower prefill; float32 needs twice the memory).",
     )
     timeout_s: float = Field(120.0, gt=0, description="Request timeout for remote servers.")
     max_retries: int = Field(2, ge=0, description="Retries for remote servers.")
@@ -70,11 +72,11 @@ class EmbeddingSettings(BaseModel):
     )
     dim: int = Field(384, ge=8, description="Embedding dimension; must match the model.")
     batch_size: int = Field(64, ge=1, description="Texts per encode call during ingestion.")
-    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+    dtype: Dtype = Field(
         "auto",
         description="Compute dtype of the local embedding model. auto: bfloat16 on CPUs with "
         "native bfloat16 (AVX-512 BF16 or AMX; about twice as fast there, same rankings), "
-        "float32 elsewhere (bfloat16 is emulated there and ~6x slower).",
+        "float32 elsewhere (bfloat16 is emulated there and 2.7-5x slower).",
     )
     max_tokens: int = Field(256, ge=16, description="Model input limit in wordpieces.")
     base_url: str | None = Field(None, description="Base URL of the OpenAI-compatible server.")

@@ -23,7 +23,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -32,7 +32,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from chatbot.hardware import resolve_dtype
+from chatbot.hardware import Dtype, resolve_dtype
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -323,7 +323,7 @@ class LocalChatModel(BaseChatModel):
     """Sampling temperature; 0 means greedy decoding."""
     threads: int = Field(default=0, ge=0)
     """torch threads (process-wide); 0 leaves torch's default."""
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    dtype: Dtype = "auto"
     """Compute dtype (``auto``: bfloat16 only where the CPU has it natively)."""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     """System message used when the conversation does not start with one."""
