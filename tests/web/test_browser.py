@@ -243,6 +243,46 @@ def test_widget_on_an_allowed_host_page(page: Any, live: dict[str, Any]) -> None
     assert visitor.is_anonymous
 
 
+def test_widget_sends_a_quick_thumb_and_reason_in_order(page: Any, live: dict[str, Any]) -> None:
+    """👎 then "Send" at once: the reason must not be overwritten by the plain 👎 landing last.
+
+    The server keeps the last rating it receives for a message, so the widget sends the second
+    request only after the first has finished. The first is held here until the reason was sent.
+    """
+    held: list[Any] = []
+    posted: list[dict[str, Any]] = []
+
+    def on_feedback(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        posted.append(json.loads(route.request.post_data or "{}"))
+        if len(posted) == 1:
+            held.append(route)  # the plain 👎 waits
+        else:
+            route.continue_()
+
+    page.route(live["url"] + "/api/feedback", on_feedback)
+    page.goto(live["host"] + "/")
+    page.click("chatbot-widget .bubble")
+    page.fill("chatbot-widget textarea", "What should I check before a long ride?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("chatbot-widget .msg.bot details")
+    page.click("chatbot-widget button[aria-label='Not helpful']")
+    page.select_option("chatbot-widget select", "too_long")
+    page.locator("chatbot-widget .rate button", has_text="Send").click()
+    page.wait_for_timeout(1_000)
+    assert len(posted) == 1 and "reason" not in posted[0], "the reason waits for the plain 👎"
+    assert "Thanks" not in page.locator("chatbot-widget .thanks").inner_text()
+    held.pop().continue_()
+    page.wait_for_selector("chatbot-widget .thanks:has-text('Thanks')")
+    assert len(posted) == 2 and posted[1]["reason"] == "too_long"
+    rows = [
+        r for r in live["container"].repo.list_feedback() if r.message_id == posted[1]["message_id"]
+    ]
+    assert len(rows) == 1 and rows[0].rating == "down" and rows[0].reason == "too_long"
+
+
 def test_widget_on_a_refused_origin(page: Any, live: dict[str, Any]) -> None:
     page.goto(live["other"] + "/")
     page.click("chatbot-widget .bubble")

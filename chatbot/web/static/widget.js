@@ -325,17 +325,26 @@
       var comment = el("input"); comment.hidden = true; comment.placeholder = "Comment (optional)";
       comment.maxLength = 2000;
       var submit = el("button", "", "Send"); submit.type = "button"; submit.hidden = true;
+      // Ratings of one answer are sent one after another: the server keeps the last one it
+      // receives, so a quick 👎 then "Send" must not race. Only the latest click's outcome shows.
+      var queue = Promise.resolve(), sent = 0;
       function rate(value, withDetails) {
-        var body = { message_id: messageId, rating: value };
+        var body = { message_id: messageId, rating: value }, mine = ++sent;
         if (withDetails) { body.reason = reason.value || null; body.comment = comment.value || null; }
-        return fetch(API + "/api/feedback", {
-          method: "POST", mode: "cors", credentials: "omit",
-          headers: headers(self.state, true), body: JSON.stringify(body)
-        }).then(function (r) {
-          up.setAttribute("aria-pressed", String(value === "up"));
-          down.setAttribute("aria-pressed", String(value === "down"));
-          note.textContent = r.ok ? "Thanks!" : "Could not save the rating.";
-        }).catch(function () { note.textContent = "Could not save the rating."; });
+        note.textContent = "Saving…";
+        function send() {
+          return fetch(API + "/api/feedback", {
+            method: "POST", mode: "cors", credentials: "omit",
+            headers: headers(self.state, true), body: JSON.stringify(body)
+          }).then(function (r) {
+            if (mine !== sent) { return; }
+            up.setAttribute("aria-pressed", String(value === "up"));
+            down.setAttribute("aria-pressed", String(value === "down"));
+            note.textContent = r.ok ? "Thanks!" : "Could not save the rating.";
+          }).catch(function () { if (mine === sent) { note.textContent = "Could not save the rating."; } });
+        }
+        queue = queue.then(send, send);
+        return queue;
       }
       up.addEventListener("click", function () {
         reason.hidden = comment.hidden = submit.hidden = true; rate("up", false);
