@@ -140,6 +140,7 @@ class Container:
             settings=self.settings.chat,
             top_k=self.settings.retrieval.top_k,
             profiles=self.profiles,
+            catalogue=self.store,
         )
 
     @cached_property

@@ -85,7 +85,7 @@ class Understanding:
 
     standalone_question: str
     language: str
-    intent: Literal["question", "chitchat", "out_of_scope"] = "question"
+    intent: Literal["question", "chitchat", "overview", "out_of_scope"] = "question"
     rewritten: bool = False
 
 

@@ -90,3 +90,20 @@ class ConversationStore(Protocol):
         reason: str | None = None,
         comment: str | None = None,
     ) -> Any: ...
+
+
+class CatalogueEntry(Protocol):
+    """One document as the catalogue lists it."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+
+
+class Catalogue(Protocol):
+    """The documents a reader may see (implemented by the document store)."""
+
+    def documents_for(self, acls: Sequence[str]) -> Sequence[CatalogueEntry]: ...

@@ -27,7 +27,8 @@ from chatbot.pipeline.citations import (
     is_refusal,
     says_nothing,
 )
-from chatbot.ports import ConversationStore, PersonalSignals, RetrievalResult
+from chatbot.pipeline.overview import describe_collection
+from chatbot.ports import Catalogue, ConversationStore, PersonalSignals, RetrievalResult
 from chatbot.settings import ChatSettings
 from chatbot.text import unmatched_words
 
@@ -43,8 +44,10 @@ class ChatService:
         settings: ChatSettings,
         top_k: int,
         profiles: ProfileService | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.catalogue = catalogue
         self.conversations = conversations
         self.settings = settings
         self.top_k = top_k
@@ -109,6 +112,15 @@ class ChatService:
             answer = greetings.get(understanding.language, greetings.get("en", "Hello!"))
             gate = "chitchat"
             yield TokenEvent(answer)
+        elif understanding.intent == "overview" and self.catalogue is not None:
+            texts = self.pipeline.answer_prompt.extras.get("overview", {})
+            answer = describe_collection(
+                self.catalogue.documents_for(acls),
+                understanding.language,
+                texts.get(understanding.language) or texts["en"],
+            )
+            gate = "overview"
+            yield TokenEvent(answer)
         else:
             t = time.perf_counter()
             retrieval = self.pipeline.retrieve.invoke(
@@ -139,7 +151,7 @@ class ChatService:
                     answer, gate = self._closest_passage(answer, understanding, context)
 
         citations = extract_citations(answer, context)
-        refused = gate == "low_relevance" or is_refusal(answer)
+        refused = gate == "low_relevance" or (gate != "overview" and is_refusal(answer))
         if refused and len(answer) < 80:
             answer = _localised(refusals, understanding.language)
         latencies["total_ms"] = _ms(started)
@@ -167,7 +179,7 @@ class ChatService:
                     question=understanding.standalone_question,
                     context=context,
                     citations=citations,
-                    refused=refused or gate == "chitchat",
+                    refused=refused or gate in ("chitchat", "overview"),  # nothing to learn
                 )
             explanation = self.profiles.explain(trace, context)
             seen = [c.doc_id for c in citations] + [c.doc_id for c in context[:1]]

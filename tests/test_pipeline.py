@@ -142,3 +142,68 @@ def test_replies_without_words_and_the_passage_shown_instead() -> None:
     assert closest_passage("[2]", "requirements?", chunks)[0] == 2, "the source the model named"
     long_number, long_passage = closest_passage("[1]", "tools", [_chunk(1, "tools " * 200)])
     assert long_number == 1 and len(long_passage) <= 401 and long_passage.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "What topics does this knowledge base cover?",
+        "What can you help me with?",
+        "How many documents do you have?",
+        "What's in the knowledge base?",
+        "What kind of questions can you answer?",
+        "list your sources",
+        "知识库里有哪些内容？",
+        "你能回答什么问题",
+    ],
+)
+def test_questions_about_the_collection_are_recognised(message: str) -> None:
+    from chatbot.pipeline.understand import classify
+
+    assert classify(message) == "overview"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "What topics does the budget rule cover?",
+        "What do you know about compost?",
+        "Which documents mention tyres?",
+        "What are the documents required for a mortgage?",
+        "What is step 5?",
+        "What is this about?",
+        "你知道什么是复利吗？",
+        "知识库里有哪些关于自行车的文档？",
+    ],
+)
+def test_questions_that_name_something_else_are_not(message: str) -> None:
+    from chatbot.pipeline.understand import classify
+
+    assert classify(message) == "question"
+
+
+def test_the_collection_overview_groups_titles_and_prefers_the_users_language() -> None:
+    from dataclasses import dataclass
+
+    from chatbot.pipeline.overview import describe_collection
+    from chatbot.prompt_loader import load_prompt
+
+    @dataclass
+    class Doc:
+        title: str
+        category: str
+        language: str
+
+    texts = load_prompt("answer", Path(__file__).parents[1] / "prompts").extras["overview"]
+    docs = [Doc("faq", "cycling", "en"), Doc("自行车刹车", "cycling", "zh")]
+    docs += [Doc(f"Tyre guide {i}", "cycling", "en") for i in range(4)]
+    docs += [Doc("Compost *now* [click](http://x)", "", "en")]
+    en = describe_collection(docs, "en", texts["en"])
+    assert en.splitlines()[0] == "I answer from 7 documents, in these areas:"
+    cycling = en.splitlines()[1]
+    assert cycling.startswith("- **Cycling** (6): Tyre guide 0 · Tyre guide 1 · Tyre guide 2")
+    assert cycling.endswith("and 3 more") and "faq" not in cycling, "telling titles first"
+    assert "- **Other** (1): Compost \\*now\\* \\[click\\](http://x)" in en, "titles stay text"
+    zh = describe_collection(docs, "zh", texts["zh"])
+    assert "自行车刹车 · Tyre guide 0" in zh and "其他" in zh
+    assert describe_collection([], "en", texts["en"]).startswith("No documents")

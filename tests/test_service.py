@@ -199,3 +199,36 @@ def test_a_prompt_that_declares_unmatched_is_told_the_missing_words(chat, tmp_pa
     assert "Not in the sources: winter" in done.answer
     done = _run(chat, user.id, "How do I clean the bike chain?")[-1]  # type: ignore[assignment]
     assert "Not in the sources: none" in done.answer
+
+
+def test_a_question_about_the_collection_lists_only_what_the_user_may_read(
+    chat, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    ann = chat.repo.ensure_user(username="ann")
+    bob = chat.repo.ensure_user(username="bob")
+    private = tmp_path / "bob"
+    private.mkdir()
+    (private / "salary.md").write_text("# Bob's salary review\n\nBob earns 90k.")
+    IngestJob(store=chat.store, embedder=chat.embed_model, settings=chat.settings.ingest).run(
+        [private], user=bob.id
+    )
+
+    events = _run(chat, ann.id, "What topics does this knowledge base cover?")
+    done: DoneEvent = events[-1]  # type: ignore[assignment]
+    assert not any(isinstance(e, SourcesEvent) for e in events), "no passages searched"
+    assert "2 documents" in done.answer and "Chain care" in done.answer
+    assert "Tomatoes" in done.answer and "salary" not in done.answer
+    assert not done.refused and done.citations == () and done.trace["gate"] == "overview"
+    assert done.trace["understanding"]["intent"] == "overview"
+
+    bobs: DoneEvent = _run(chat, bob.id, "What documents do you have?")[-1]  # type: ignore[assignment]
+    assert "3 documents" in bobs.answer and "Bob's salary review" in bobs.answer
+    # a question that names a topic is retrieved and answered as usual
+    usual: DoneEvent = _run(chat, ann.id, "What do you know about the bike chain?")[-1]  # type: ignore[assignment]
+    assert usual.trace["gate"] is None and usual.citations
+
+
+def test_an_empty_collection_says_how_to_add_documents(container) -> None:  # type: ignore[no-untyped-def]
+    user = container.repo.ensure_user(username="ann")
+    done: DoneEvent = _run(container, user.id, "What can you help me with?")[-1]  # type: ignore[assignment]
+    assert "No documents have been added yet" in done.answer and not done.refused

@@ -10,6 +10,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from chatbot.domain import HistoryTurn, Understanding
+from chatbot.pipeline.overview import is_overview_question
 from chatbot.prompt_loader import Prompt
 from chatbot.text import detect_language
 
@@ -26,8 +27,13 @@ _FOLLOW_UP = re.compile(
 
 
 def classify(message: str) -> str:
-    """Question / chitchat (out of scope is decided by retrieval finding nothing relevant)."""
-    return "chitchat" if _GREETING.match(message) else "question"
+    """Question / chitchat / overview (a question about the collection itself).
+
+    Out of scope is decided by retrieval finding nothing relevant.
+    """
+    if _GREETING.match(message):
+        return "chitchat"
+    return "overview" if is_overview_question(message) else "question"
 
 
 def needs_rewrite(message: str, history: list[HistoryTurn]) -> bool:

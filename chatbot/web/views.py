@@ -96,6 +96,11 @@ def trace_markdown(
         lines.append("**Outcome:** no passage was relevant enough, so the model was not asked.")
     elif gate == "chitchat":
         lines.append("**Outcome:** small talk; no documents were searched.")
+    elif gate == "overview":
+        lines.append(
+            "**Outcome:** a question about the collection itself, answered from the list of "
+            "documents you can read; no passages were searched."
+        )
     elif gate == "closest_passage":
         lines.append(
             "**Outcome:** the model replied with source numbers only, so the passage of the "

@@ -349,6 +349,13 @@ def test_widget_markdown_is_sanitised(page: Any, live: dict[str, Any]) -> None:
     assert 'rel="noopener noreferrer nofollow"' in html
     assert "javascript:" not in html.split("href=")[-1] or 'href="javascript' not in html
     assert "<strong>bold</strong>" in html
+    # backslash escapes keep a document title's stars and brackets as text (collection overview)
+    escaped = page.evaluate(
+        r"""ChatbotWidget.render('- **Other** (1): Compost \\*now\\* \\[1\\]')"""
+    )
+    assert (
+        escaped == "<ul><li><strong>Other</strong> (1): Compost &#42;now&#42; &#91;1&#93;</li></ul>"
+    )
 
 
 def test_ui_profile_learns_edits_recommends_and_erases(page: Any, live: dict[str, Any]) -> None:

@@ -29,6 +29,8 @@
 
   function inline(text) {
     var codes = [];
+    // backslash escapes, as in CommonMark: "\*" is a literal star, not emphasis
+    text = text.replace(/\\([\\`*_\[\]()#|~!-])/g, function (_, c) { return "&#" + c.charCodeAt(0) + ";"; });
     var html = text.replace(/`([^`\n]+)`/g, function (_, code) {
       codes.push(code);
       return "\u0001" + (codes.length - 1) + "\u0001";
