@@ -6,22 +6,19 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatbot.domain import Recommendation, RetrievedChunk
+from chatbot.ports import CatalogueEntry
 from chatbot.text import normalise_term, tokenize
 
 
-class DocumentInfo(Protocol):
+class DocumentInfo(CatalogueEntry, Protocol):
+    """A catalogue entry with what recommendations need besides (title, category, language)."""
+
     @property
     def doc_id(self) -> str: ...
     @property
-    def title(self) -> str: ...
-    @property
     def source(self) -> str: ...
     @property
-    def category(self) -> str: ...
-    @property
     def topics(self) -> tuple[str, ...]: ...
-    @property
-    def language(self) -> str: ...
 
 
 DIVERSITY_PENALTY = 0.2
