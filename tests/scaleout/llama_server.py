@@ -1,9 +1,10 @@
 """Serve a GGUF model over the OpenAI API with llama.cpp (xllamacpp), on 127.0.0.1 only.
 
 Run with the interpreter that has xllamacpp (``.venv-llamacpp``):
-``python tests/scaleout/llama_server.py MODEL.gguf PORT``. Prints ``READY <base_url>`` once the
-model is loaded, then serves chat completions and embeddings until its stdin closes or it gets
-SIGTERM. Test helper only; deployments use the llama.cpp or vLLM server images.
+``python tests/scaleout/llama_server.py MODEL.gguf PORT [N_CTX]`` (context 2048 by default).
+Prints ``READY <base_url>`` once the model is loaded, then serves chat completions and
+embeddings until its stdin closes or it gets SIGTERM. Test and bench helper only
+(``bench/llm_runtime.py``); deployments use the llama.cpp or vLLM server images.
 """
 
 import signal
@@ -19,7 +20,7 @@ def main() -> None:
     params.model.path = model
     params.hostnames = ["127.0.0.1"]
     params.port = port
-    params.n_ctx = 2048
+    params.n_ctx = int(sys.argv[3]) if len(sys.argv) > 3 else 2048
     params.n_parallel = 1
     params.cpuparams.n_threads = 2
     params.cpuparams_batch.n_threads = 2
