@@ -19,14 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +36,7 @@ from chatbot.pipeline.answer import DEFAULT_STYLE, format_sources, language_name
 from chatbot.prompt_loader import load_prompt  # noqa: E402
 from chatbot.providers import make_chat_model  # noqa: E402
 from chatbot.settings import LLMSettings, Settings  # noqa: E402
+from tests.scaleout.llama_server import running  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 
@@ -81,31 +77,6 @@ def timed_stream(model: Any, messages: Any) -> tuple[float, float, str]:
     return first if first is not None else total, total, "".join(parts).strip()
 
 
-@contextmanager
-def llama_server(python: Path, gguf: Path, n_ctx: int) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    helper = ROOT / "tests" / "scaleout" / "llama_server.py"
-    proc = subprocess.Popen(
-        [str(python), str(helper), str(gguf), str(port), str(n_ctx)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("READY"):
-            raise SystemExit(f"the llama.cpp server did not start: {line!r} (rc {proc.poll()})")
-        yield line.split()[1]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=int, default=3)
@@ -123,7 +94,7 @@ def main() -> None:
     work = prompts(settings, args.questions)
     local.invoke(work[0][1][:1])  # load the weights before timing
     results: dict[str, list[tuple[float, float, str]]] = {"in-process": [], "llama.cpp": []}
-    with llama_server(args.llamacpp_python, gguf, n_ctx=8192) as url:
+    with running(args.llamacpp_python, gguf, n_ctx=8192) as url:
         served = make_chat_model(
             LLMSettings(
                 mode="openai",

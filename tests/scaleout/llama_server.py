@@ -5,16 +5,59 @@ Run with the interpreter that has xllamacpp (``.venv-llamacpp``):
 Prints ``READY <base_url>`` once the model is loaded, then serves chat completions and
 embeddings until its stdin closes or it gets SIGTERM. Test and bench helper only
 (``bench/llm_runtime.py``); deployments use the llama.cpp or vLLM server images.
+
+:func:`running` starts it from any interpreter (the test fixture and the bench use it).
 """
 
+from __future__ import annotations
+
+import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
-import xllamacpp as xlc
+
+@contextmanager
+def running(python: Path | str, gguf: Path, n_ctx: int = 2048) -> Iterator[str]:
+    """Serve ``gguf`` with this script under ``python``; yields the base URL, stops it after.
+
+    Raises RuntimeError if the server does not come up (it prints READY once loaded, ~2-10 s).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(python), __file__, str(gguf), str(port), str(n_ctx)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until READY or exit
+        if not line.startswith("READY"):
+            raise RuntimeError(f"llama.cpp server did not start: {line!r}, rc={proc.poll()}")
+        yield line.split()[1]
+    finally:
+        with suppress(ProcessLookupError):  # already gone, e.g. it failed to start
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 def main() -> None:
+    import xllamacpp as xlc  # only in the llama.cpp interpreter
+
     model, port = sys.argv[1], int(sys.argv[2])
     params = xlc.CommonParams()
     params.model.path = model

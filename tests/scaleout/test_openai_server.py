@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 from chatbot.models.server_errors import ModelServerError
 from chatbot.providers import make_chat_model, make_embed_model
 from chatbot.settings import EmbeddingSettings, LLMSettings, Settings
+from tests.scaleout.llama_server import running
 
 ROOT = Path(__file__).resolve().parents[2]
 LLAMACPP_PYTHON = os.environ.get("LLAMACPP_PYTHON", "")  # set by .ci/services.sh
@@ -56,33 +55,11 @@ def _gguf() -> Path:
 def server() -> Iterator[str]:
     if not (LLAMACPP_PYTHON and Path(LLAMACPP_PYTHON).exists()):
         pytest.skip("LLAMACPP_PYTHON is not set (make test-scaleout installs and sets it)")
-    gguf = _gguf()
-    proc = subprocess.Popen(
-        [
-            str(LLAMACPP_PYTHON),
-            str(Path(__file__).with_name("llama_server.py")),
-            str(gguf),
-            str(_free_port()),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until READY or exit; the model loads in ~2-10 s
-        if not line.startswith("READY"):
-            pytest.fail(f"llama.cpp server did not start: {line!r}, rc={proc.poll()}")
-        yield line.split()[1]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        with running(LLAMACPP_PYTHON, _gguf()) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _cos(a: list[float], b: list[float]) -> float:
