@@ -31,12 +31,11 @@ sys.path.insert(0, str(ROOT))
 from chatbot.domain import RetrievedChunk  # noqa: E402
 from chatbot.hardware import has_fast_bfloat16, resolve_dtype  # noqa: E402
 from chatbot.models.local_chat import load_local_model, to_chat_messages  # noqa: E402
-from chatbot.models.local_weights import assemble_parts, builtin_spec  # noqa: E402
 from chatbot.pipeline.answer import DEFAULT_STYLE, format_sources, language_name  # noqa: E402
 from chatbot.prompt_loader import load_prompt  # noqa: E402
 from chatbot.providers import make_chat_model  # noqa: E402
 from chatbot.settings import LLMSettings, Settings  # noqa: E402
-from tests.scaleout.llama_server import running  # noqa: E402
+from tests.scaleout.llama_server import model_gguf, running  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 
@@ -86,10 +85,7 @@ def main() -> None:
         raise SystemExit(f"{args.llamacpp_python} not found: run `bash .ci/services.sh` first")
     settings = Settings()
     name = settings.llm.model
-    gguf = settings.models_dir / ".gguf" / f"{name}.gguf"
-    if not gguf.exists():
-        gguf.parent.mkdir(parents=True, exist_ok=True)
-        assemble_parts(builtin_spec(name), gguf.with_suffix(".partial")).rename(gguf)
+    gguf = model_gguf(name, settings.models_dir / ".gguf")
     local = make_chat_model(settings.llm, settings.models_dir)
     work = prompts(settings, args.questions)
     local.invoke(work[0][1][:1])  # load the weights before timing

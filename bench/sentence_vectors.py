@@ -13,14 +13,14 @@ Everything after the fusion (boosts, MMR, merging) is the shipped code.
         w=0.5,mode=rerank,top=15
 
 Prints doc hit@1/@5, MRR@10 and span hit@5 per variant, then each variant against the
-first (``w=0``: the shipped retriever) with a paired 95 % bootstrap interval.
+first (``w=0``: the shipped retriever) with the paired 95 % bootstrap interval of
+``chatbot eval-compare`` (``chatbot.evaluation.stats``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import re
 import sys
 import time
@@ -49,13 +49,17 @@ def sentences(texts: dict[str, str]) -> tuple[list[str], np.ndarray]:
     return out, np.array(owners)
 
 
-def paired(base: list[float], other: list[float]) -> str:
-    diffs = [b - a for a, b in zip(base, other, strict=True)]
-    rng = random.Random(0)
-    means = sorted(sum(rng.choices(diffs, k=len(diffs))) / len(diffs) for _ in range(2000))
-    better, worse = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+def paired(base: list[dict[str, Any]], other: list[dict[str, Any]], metric: str) -> str:
+    """``other`` minus ``base`` in points, its paired 95 % interval, questions better / worse."""
+    from chatbot.evaluation.stats import paired_delta, score_pairs
+
+    pairs = score_pairs(other, base, metric)
+    delta = paired_delta(pairs)
+    if delta is None:
+        return "-"
+    better, worse = sum(o > b for o, b in pairs), sum(o < b for o, b in pairs)
     return (
-        f"{100 * sum(diffs) / len(diffs):+.1f} [{100 * means[50]:+.1f}, {100 * means[1949]:+.1f}]"
+        f"{100 * delta.delta:+.1f} [{100 * delta.low:+.1f}, {100 * delta.high:+.1f}]"
         f" ({better} better, {worse} worse)"
     )
 
@@ -90,16 +94,15 @@ def main() -> None:
     texts, owners = sentences({cid: r.text for cid, r in records.items()})
     started = time.perf_counter()
     cached = Path("/tmp") / f"sentence-vectors-{args.dataset.name}-{len(texts)}.npy"
-    if cached.exists():
+    hit = cached.exists()
+    if hit:
         vectors = np.load(cached)
     else:
         vectors = np.asarray(embed.get_text_embedding_batch(texts), dtype=np.float32)
         np.save(cached, vectors)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    print(
-        f"{len(records)} chunks, {len(texts)} sentences, "
-        f"embedded in {time.perf_counter() - started:.0f} s"
-    )
+    how = f"read from {cached}" if hit else f"embedded in {time.perf_counter() - started:.0f} s"
+    print(f"{len(records)} chunks, {len(texts)} sentences, {how}")
 
     query_vectors: dict[str, list[float]] = {}
     last: list[list[float]] = []
@@ -115,14 +118,14 @@ def main() -> None:
 
     def by_best_sentence(allowed: set[str] | None, k: int) -> list[str]:
         sims = vectors @ np.asarray(last[0], dtype=np.float32)
-        ranked: list[str] = []
+        ranked: dict[str, None] = {}  # insertion-ordered set
         for i in np.argsort(-sims):
             chunk_id = str(owners[i])
             if chunk_id not in ranked and (allowed is None or chunk_id in allowed):
-                ranked.append(chunk_id)
+                ranked[chunk_id] = None
                 if len(ranked) == k:
                     break
-        return ranked
+        return list(ranked)
 
     class SentenceFused(HybridRetriever):
         variant: dict[str, str]
@@ -159,13 +162,7 @@ def main() -> None:
     first, *others = args.variants
     for spec in others:
         for name in ("doc_hit@1", "doc_hit@5", "span_hit@5"):
-            pairs = [
-                (a[name], b[name])
-                for a, b in zip(results[first], results[spec], strict=True)
-                if a[name] is not None
-            ]
-            if pairs:
-                print(f"{spec} vs {first}: {name} " + paired(*map(list, zip(*pairs, strict=True))))
+            print(f"{spec} vs {first}: {name} {paired(results[first], results[spec], name)}")
     ours.close()
     shared.cache.close()
 

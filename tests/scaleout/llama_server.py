@@ -6,7 +6,8 @@ Prints ``READY <base_url>`` once the model is loaded, then serves chat completio
 embeddings until its stdin closes or it gets SIGTERM. Test and bench helper only
 (``bench/llm_runtime.py``); deployments use the llama.cpp or vLLM server images.
 
-:func:`running` starts it from any interpreter (the test fixture and the bench use it).
+:func:`running` starts it from any interpreter and :func:`model_gguf` gives it the default model
+(the test fixture and the bench use both).
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def running(python: Path | str, gguf: Path, n_ctx: int = 2048) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def model_gguf(name: str, cache_dir: Path) -> Path:
+    """The built-in model's GGUF, assembled from its installed parts once (sha256 checked).
+
+    Raises ``chatbot.models.local_weights.ModelWeightsError`` if the parts are not installed.
+    """
+    from chatbot.models.local_weights import assemble_parts, builtin_spec
+
+    target = cache_dir / f"{name}.gguf"
+    if not target.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        assemble_parts(builtin_spec(name), target.with_suffix(".partial")).rename(target)
+    return target
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import pytest
 from chatbot.models.server_errors import ModelServerError
 from chatbot.providers import make_chat_model, make_embed_model
 from chatbot.settings import EmbeddingSettings, LLMSettings, Settings
-from tests.scaleout.llama_server import running
+from tests.scaleout.llama_server import model_gguf, running
 
 ROOT = Path(__file__).resolve().parents[2]
 LLAMACPP_PYTHON = os.environ.get("LLAMACPP_PYTHON", "")  # set by .ci/services.sh
@@ -37,18 +37,12 @@ def _free_port() -> int:
 
 
 def _gguf() -> Path:
-    from chatbot.models.local_weights import ModelWeightsError, assemble_parts, builtin_spec
+    from chatbot.models.local_weights import ModelWeightsError
 
-    target = GGUF_CACHE / f"{MODEL}.gguf"
-    if not target.exists():
-        GGUF_CACHE.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        try:
-            assemble_parts(builtin_spec(MODEL), partial)  # checks the sha256
-        except ModelWeightsError as exc:
-            pytest.skip(f"default model parts not installed: {exc}")
-        partial.rename(target)
-    return target
+    try:
+        return model_gguf(MODEL, GGUF_CACHE)
+    except ModelWeightsError as exc:
+        pytest.skip(f"default model parts not installed: {exc}")
 
 
 @pytest.fixture(scope="module")
